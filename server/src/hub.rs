@@ -1,0 +1,222 @@
+//! Room membership and message routing, independent of any socket.
+//!
+//! Every change to membership happens under one lock, and the frames it
+//! causes are queued to the members' outboxes under that same lock, so every
+//! member sees joins, leaves and signals in one consistent order.
+
+use std::{
+    collections::HashMap,
+    sync::{Mutex, MutexGuard},
+};
+
+use peerlens_protocol::{ErrorCode, IceServer, PeerInfo, ServerMessage};
+use rand::{distr::Alphanumeric, Rng};
+use serde_json::Value;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Where a member's outgoing frames go: its session's writer task.
+pub type Outbox = UnboundedSender<String>;
+
+/// All rooms of one server process.
+pub struct Hub {
+    room_cap: usize,
+    ice_servers: Vec<IceServer>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Room name → members in join order.
+    rooms: HashMap<String, Vec<Member>>,
+    /// Peer id → room name, for every joined peer of the process.
+    rooms_by_peer: HashMap<String, String>,
+}
+
+struct Member {
+    info: PeerInfo,
+    outbox: Outbox,
+}
+
+/// Why a `join` was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The wire code.
+    pub code: ErrorCode,
+    /// A human-readable reason.
+    pub message: String,
+}
+
+impl Hub {
+    /// A hub whose rooms hold at most `room_cap` peers.
+    pub fn new(room_cap: usize, ice_servers: Vec<IceServer>) -> Self {
+        Self {
+            room_cap,
+            ice_servers,
+            state: Mutex::default(),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the maps half-updated
+        // in a way that matters more than refusing service, so recover.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds a peer to `room`, sends it `welcome` and tells the others.
+    /// Returns the id it was given: `wanted_id` when that id is free.
+    pub fn join(
+        &self,
+        room: &str,
+        name: &str,
+        wanted_id: Option<&str>,
+        outbox: Outbox,
+    ) -> Result<String, Refusal> {
+        let mut state = self.state();
+        let members = state.rooms.get(room).map_or(0, Vec::len);
+        if members >= self.room_cap {
+            return Err(Refusal {
+                code: ErrorCode::RoomFull,
+                message: format!("room {room:?} already has {members} peers"),
+            });
+        }
+        let id = match wanted_id {
+            Some(id) if !state.rooms_by_peer.contains_key(id) => id.to_owned(),
+            _ => loop {
+                let id = random_id();
+                if !state.rooms_by_peer.contains_key(&id) {
+                    break id;
+                }
+            },
+        };
+        let info = PeerInfo {
+            id: id.clone(),
+            name: name.to_owned(),
+        };
+        let members = state.rooms.entry(room.to_owned()).or_default();
+        let welcome = ServerMessage::Welcome {
+            id: id.clone(),
+            peers: members.iter().map(|m| m.info.clone()).collect(),
+            ice_servers: self.ice_servers.clone(),
+        };
+        let _ = outbox.send(welcome.to_json());
+        let joined = ServerMessage::PeerJoined { peer: info.clone() }.to_json();
+        for member in members.iter() {
+            let _ = member.outbox.send(joined.clone());
+        }
+        members.push(Member { info, outbox });
+        state.rooms_by_peer.insert(id.clone(), room.to_owned());
+        Ok(id)
+    }
+
+    /// Removes a peer from its room and tells the others. Does nothing for
+    /// an id that is not joined.
+    pub fn leave(&self, id: &str) {
+        let mut state = self.state();
+        let Some(room) = state.rooms_by_peer.remove(id) else {
+            return;
+        };
+        let Some(members) = state.rooms.get_mut(&room) else {
+            return;
+        };
+        members.retain(|m| m.info.id != id);
+        let left = ServerMessage::PeerLeft { id: id.to_owned() }.to_json();
+        for member in members.iter() {
+            let _ = member.outbox.send(left.clone());
+        }
+        if members.is_empty() {
+            state.rooms.remove(&room);
+        }
+    }
+
+    /// Relays `data` from `from` to `to`, if both are in the same room.
+    pub fn signal(&self, from: &str, to: &str, data: Value) -> Result<(), Refusal> {
+        let state = self.state();
+        let unknown = || Refusal {
+            code: ErrorCode::UnknownPeer,
+            message: format!("no peer {to:?} in your room"),
+        };
+        let room = state.rooms_by_peer.get(from).ok_or_else(unknown)?;
+        if state.rooms_by_peer.get(to) != Some(room) {
+            return Err(unknown());
+        }
+        let target = state
+            .rooms
+            .get(room)
+            .and_then(|members| members.iter().find(|m| m.info.id == to))
+            .ok_or_else(unknown)?;
+        let frame = ServerMessage::Signal {
+            from: from.to_owned(),
+            data,
+        };
+        let _ = target.outbox.send(frame.to_json());
+        Ok(())
+    }
+
+    /// Number of peers currently in `room`.
+    pub fn room_size(&self, room: &str) -> usize {
+        self.state().rooms.get(room).map_or(0, Vec::len)
+    }
+}
+
+fn random_id() -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(12)
+        .map(char::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+    use super::*;
+
+    fn drain(rx: &mut UnboundedReceiver<String>) -> Vec<ServerMessage> {
+        std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|text| ServerMessage::from_json(&text).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn signals_never_cross_rooms() {
+        let hub = Hub::new(6, vec![]);
+        let (a_tx, mut a_rx) = unbounded_channel();
+        let (b_tx, mut b_rx) = unbounded_channel();
+        let a = hub.join("one", "A", None, a_tx).unwrap();
+        let b = hub.join("two", "B", None, b_tx).unwrap();
+        let refused = hub.signal(&a, &b, json!({})).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::UnknownPeer);
+        drain(&mut a_rx);
+        assert!(drain(&mut b_rx)
+            .iter()
+            .all(|m| !matches!(m, ServerMessage::Signal { .. })));
+    }
+
+    #[test]
+    fn a_taken_peer_id_is_not_adopted_and_a_freed_one_is() {
+        let hub = Hub::new(6, vec![]);
+        let (tx, _rx) = unbounded_channel();
+        assert_eq!(hub.join("r", "A", Some("me"), tx.clone()).unwrap(), "me");
+        let other = hub.join("r", "B", Some("me"), tx.clone()).unwrap();
+        assert_ne!(other, "me");
+        hub.leave("me");
+        assert_eq!(hub.join("r", "C", Some("me"), tx).unwrap(), "me");
+    }
+
+    #[test]
+    fn empty_rooms_are_forgotten() {
+        let hub = Hub::new(2, vec![]);
+        let (tx, _rx) = unbounded_channel();
+        let a = hub.join("r", "A", None, tx.clone()).unwrap();
+        let b = hub.join("r", "B", None, tx.clone()).unwrap();
+        assert!(hub.join("r", "C", None, tx.clone()).is_err());
+        hub.leave(&a);
+        hub.leave(&b);
+        assert_eq!(hub.room_size("r"), 0);
+        assert!(hub.state().rooms.is_empty());
+    }
+}

@@ -1,0 +1,248 @@
+//! `cargo xtask setup`: installs what the build and the tests need, and only
+//! what is missing, saying what it does.
+//!
+//! Every tool the project needs is listed here, in one place: later pieces
+//! of the project add their rows to these tables.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use crate::cmd::{probe, run as run_cmd, Result};
+
+/// Debian packages, with the reason each is needed.
+const APT_PACKAGES: &[(&str, &str)] = &[
+    ("chromium", "browser tests and end-to-end tests"),
+    ("chromium-driver", "WebDriver for Chromium"),
+    ("firefox-esr", "browser tests in Firefox"),
+];
+
+/// Which installed versions of a cargo-installed tool are acceptable.
+enum Wanted {
+    /// Exactly this version (wasm-bindgen-cli must match the library).
+    Exact(String),
+    /// Any version starting with this prefix.
+    Prefix(&'static str),
+}
+
+struct CargoTool {
+    binary: &'static str,
+    krate: &'static str,
+    wanted: Wanted,
+    /// The version to install when missing (None: the newest).
+    install: Option<String>,
+    why: &'static str,
+}
+
+fn cargo_tools() -> Result<Vec<CargoTool>> {
+    let bindgen = wasm_bindgen_version()?;
+    Ok(vec![
+        CargoTool {
+            binary: "wasm-bindgen",
+            krate: "wasm-bindgen-cli",
+            wanted: Wanted::Exact(bindgen.clone()),
+            install: Some(bindgen),
+            why: "wasm-bindgen and wasm-bindgen-test-runner, pinned to Cargo.lock",
+        },
+        CargoTool {
+            binary: "trunk",
+            krate: "trunk",
+            // trunk 0.22 needs a newer rustc than this toolchain's.
+            wanted: Wanted::Prefix("0.21."),
+            install: Some("0.21.14".into()),
+            why: "builds the demo page",
+        },
+        CargoTool {
+            binary: "geckodriver",
+            krate: "geckodriver",
+            wanted: Wanted::Prefix(""),
+            install: None,
+            why: "WebDriver for Firefox",
+        },
+    ])
+}
+
+/// Installs whatever is missing.
+pub fn run() -> Result<()> {
+    println!("setup: checking the toolchain and test tools");
+    ensure_path();
+    wasm_target()?;
+    apt_packages(APT_PACKAGES)?;
+    for tool in cargo_tools()? {
+        cargo_tool(&tool)?;
+    }
+    println!("setup: everything is installed");
+    Ok(())
+}
+
+/// The directory `cargo install` puts binaries in.
+pub fn cargo_bin() -> PathBuf {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from(".cargo"));
+    home.join("bin")
+}
+
+/// Puts cargo's bin directory on PATH for this process and its children, so
+/// tools installed a moment ago are found.
+fn ensure_path() {
+    let bin = cargo_bin();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if !std::env::split_paths(&path).any(|p| p == bin) {
+        let mut paths = vec![bin];
+        paths.extend(std::env::split_paths(&path));
+        if let Ok(joined) = std::env::join_paths(paths) {
+            std::env::set_var("PATH", joined);
+        }
+    }
+}
+
+fn wasm_target() -> Result<()> {
+    let installed =
+        probe(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if installed
+        .lines()
+        .any(|l| l.trim() == "wasm32-unknown-unknown")
+    {
+        println!("setup: wasm32-unknown-unknown target present");
+        return Ok(());
+    }
+    println!("setup: installing the wasm32-unknown-unknown target");
+    run_cmd(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))
+}
+
+fn is_root() -> bool {
+    probe(Command::new("id").arg("-u")).is_some_and(|uid| uid.trim() == "0")
+}
+
+fn deb_installed(package: &str) -> bool {
+    probe(Command::new("dpkg-query").args(["-W", "-f=${Status}", package]))
+        .is_some_and(|status| status.contains("install ok installed"))
+}
+
+/// Installs the missing Debian packages of `packages` with apt-get.
+pub fn apt_packages(packages: &[(&str, &str)]) -> Result<()> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .filter(|(name, _)| !deb_installed(name))
+        .map(|(name, _)| *name)
+        .collect();
+    let present: Vec<&str> = packages
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| !missing.contains(name))
+        .collect();
+    if !present.is_empty() {
+        println!("setup: Debian packages present: {}", present.join(", "));
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    for (name, why) in packages.iter().filter(|(n, _)| missing.contains(n)) {
+        println!("setup: missing Debian package {name} ({why})");
+    }
+    let line = format!(
+        "apt-get install -y --no-install-recommends {}",
+        missing.join(" ")
+    );
+    if !is_root() {
+        return Err(format!(
+            "these Debian packages are missing and installing them needs root; run:\n  sudo apt-get update && sudo {line}\nthen run this command again"
+        ));
+    }
+    println!("setup: installing {} with apt-get", missing.join(", "));
+    run_cmd(Command::new("apt-get").args(["update", "-q"]))?;
+    run_cmd(
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+fn installed_version(binary: &str) -> Option<String> {
+    let out = probe(Command::new(binary).arg("--version"))?;
+    // "wasm-bindgen 0.2.130", "trunk 0.21.14", "geckodriver 0.36.0 (...)"
+    out.split_whitespace().nth(1).map(str::to_owned)
+}
+
+fn cargo_tool(tool: &CargoTool) -> Result<()> {
+    let have = installed_version(tool.binary);
+    let ok = match (&have, &tool.wanted) {
+        (Some(v), Wanted::Exact(want)) => v == want,
+        (Some(v), Wanted::Prefix(prefix)) => v.starts_with(prefix),
+        (None, _) => false,
+    };
+    if ok {
+        println!(
+            "setup: {} {} present",
+            tool.binary,
+            have.as_deref().unwrap_or("")
+        );
+        return Ok(());
+    }
+    let version = tool.install.as_deref();
+    match &have {
+        Some(v) => println!(
+            "setup: {} {v} is not the version needed; installing {} {} ({}); this takes a few minutes",
+            tool.binary,
+            tool.krate,
+            version.unwrap_or("latest"),
+            tool.why
+        ),
+        None => println!(
+            "setup: {} not found; installing {} {} ({}); this takes a few minutes",
+            tool.binary,
+            tool.krate,
+            version.unwrap_or("latest"),
+            tool.why
+        ),
+    }
+    let install = |locked: bool| {
+        let mut command = Command::new("cargo");
+        command.arg("install").arg(tool.krate);
+        if let Some(v) = version {
+            command.args(["--version", v]);
+        }
+        if locked {
+            command.arg("--locked");
+        }
+        command.arg("--force");
+        run_cmd(&mut command)
+    };
+    // The tool's own lock file is the tested combination; a registry that
+    // lacks one of its exact versions gets the newest compatible ones.
+    install(true).or_else(|e| {
+        println!("setup: {e}; retrying without --locked");
+        install(false)
+    })
+}
+
+/// The wasm-bindgen version Cargo.lock pins, which wasm-bindgen-cli must match.
+pub fn wasm_bindgen_version() -> Result<String> {
+    let lock_path = crate::root().join("Cargo.lock");
+    if !lock_path.exists() {
+        run_cmd(
+            Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["generate-lockfile"])
+                .current_dir(crate::root()),
+        )?;
+    }
+    let lock = std::fs::read_to_string(&lock_path)
+        .map_err(|e| format!("cannot read {}: {e}", lock_path.display()))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "name = \"wasm-bindgen\"" {
+            if let Some(version) = lines
+                .next()
+                .and_then(|l| l.trim().strip_prefix("version = \""))
+                .and_then(|v| v.strip_suffix('"'))
+            {
+                return Ok(version.to_owned());
+            }
+        }
+    }
+    Err("Cargo.lock has no wasm-bindgen package".into())
+}

@@ -1,0 +1,223 @@
+//! `cargo xtask test`: every check and test, in the order a failure is
+//! cheapest to find, with one tally at the end.
+//!
+//! Steps run even after an earlier one failed, so one run reports every
+//! problem. Test counts come from the runners' own `test result:` lines;
+//! a step that fails without such a line (a compile error, a crashed
+//! browser) counts as one failure.
+
+use std::process::Command;
+
+use crate::{
+    cmd::{run_captured, Result},
+    root, setup,
+};
+
+/// Test names containing this run in Chromium only; each such test says
+/// why in its doc comment.
+pub const CHROMIUM_ONLY: &str = "chromium_only";
+
+/// Crates that build for wasm32 and are linted for it.
+const WASM_CRATES: &[&str] = &[
+    "peerlens",
+    "peerlens-vision",
+    "peerlens-protocol",
+    "peerlens-demo",
+];
+
+#[derive(Default)]
+struct Tally {
+    passed: usize,
+    failed: usize,
+    failed_steps: Vec<String>,
+}
+
+impl Tally {
+    /// Runs a step that is a check, not a test suite: it adds to the tally
+    /// only when it fails.
+    fn check(&mut self, name: &str, command: &mut Command) {
+        println!("\n== {name}");
+        match run_captured(command) {
+            Ok((true, _)) => println!("== {name}: ok"),
+            Ok((false, _)) => self.fail_step(name),
+            Err(e) => {
+                eprintln!("{e}");
+                self.fail_step(name);
+            }
+        }
+    }
+
+    /// Runs a cargo test step and adds its counts.
+    fn tests(&mut self, name: &str, command: &mut Command) {
+        println!("\n== {name}");
+        let (ok, output) = match run_captured(command) {
+            Ok(result) => result,
+            Err(e) => {
+                eprintln!("{e}");
+                (false, String::new())
+            }
+        };
+        let (passed, failed) = count_results(&output);
+        self.passed += passed;
+        self.failed += failed;
+        println!("== {name}: {passed} passed, {failed} failed");
+        if !ok && failed == 0 {
+            self.fail_step(name);
+        } else if failed > 0 {
+            self.failed_steps.push(name.to_owned());
+        }
+    }
+
+    fn fail_step(&mut self, name: &str) {
+        println!("== {name}: FAILED");
+        self.failed += 1;
+        self.failed_steps.push(name.to_owned());
+    }
+}
+
+/// Sums the `N passed; M failed` of every `test result:` line.
+fn count_results(output: &str) -> (usize, usize) {
+    let mut totals = (0, 0);
+    for line in output.lines().filter(|l| l.contains("test result:")) {
+        let number_before = |word: &str| {
+            line.split(';')
+                .find_map(|part| {
+                    part.trim()
+                        .strip_suffix(word)?
+                        .trim()
+                        .rsplit(' ')
+                        .next()?
+                        .parse::<usize>()
+                        .ok()
+                })
+                .unwrap_or(0)
+        };
+        totals.0 += number_before("passed");
+        totals.1 += number_before("failed");
+    }
+    totals
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
+/// The browser test command for one browser.
+fn browser_tests(driver_var: &str, driver: &str) -> Command {
+    let mut command = cargo();
+    command
+        .args([
+            "test",
+            "-p",
+            "peerlens",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--test",
+            "browser",
+        ])
+        .env(driver_var, driver)
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "300")
+        .env(
+            "WASM_BINDGEN_TEST_WEBDRIVER_JSON",
+            root().join("tests/webdriver.json"),
+        );
+    command
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    if let Some(extra) = args.first() {
+        return Err(format!(
+            "`cargo xtask test` takes no arguments (got {extra:?})"
+        ));
+    }
+    setup::run()?;
+    let mut tally = Tally::default();
+
+    tally.check("rustfmt", cargo().args(["fmt", "--all", "--", "--check"]));
+    tally.check(
+        "clippy (native)",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    );
+    let mut wasm_clippy = cargo();
+    wasm_clippy.args([
+        "clippy",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--all-targets",
+    ]);
+    for krate in WASM_CRATES {
+        wasm_clippy.args(["-p", krate]);
+    }
+    wasm_clippy.args(["--", "-D", "warnings"]);
+    tally.check("clippy (wasm32)", &mut wasm_clippy);
+
+    tally.tests(
+        "native tests",
+        cargo().args([
+            "test",
+            "--workspace",
+            "--no-fail-fast",
+            "--exclude",
+            "peerlens-demo",
+            "--exclude",
+            "peerlens-e2e",
+        ]),
+    );
+
+    tally.tests(
+        "browser tests (Chromium)",
+        &mut browser_tests("CHROMEDRIVER", "/usr/bin/chromedriver"),
+    );
+    let geckodriver = setup::cargo_bin().join("geckodriver");
+    let mut firefox = browser_tests("GECKODRIVER", &geckodriver.to_string_lossy());
+    firefox.args(["--", "--skip", CHROMIUM_ONLY]);
+    tally.tests("browser tests (Firefox)", &mut firefox);
+
+    let built = crate::demo::build_www();
+    match built {
+        Ok(()) => tally.tests(
+            "end-to-end tests",
+            cargo().args(["test", "-p", "peerlens-e2e", "--no-fail-fast"]),
+        ),
+        Err(e) => {
+            eprintln!("{e}");
+            tally.fail_step("end-to-end tests (building www/)");
+        }
+    }
+
+    println!();
+    if !tally.failed_steps.is_empty() {
+        println!("failed steps: {}", tally.failed_steps.join(", "));
+    }
+    println!("{} passed, {} failed", tally.passed, tally.failed);
+    if tally.failed > 0 {
+        // The tally is the run's last line, for people and for CI alike.
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_results;
+
+    #[test]
+    fn sums_native_and_wasm_result_lines() {
+        let output = "\
+test result: ok. 5 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s
+noise
+test result: FAILED. 2 passed; 3 failed; 0 ignored; 1 filtered out
+";
+        assert_eq!(count_results(output), (7, 3));
+        assert_eq!(count_results("no results at all"), (0, 0));
+    }
+}
