@@ -41,10 +41,12 @@ fn demo_page_loads_joins_a_room_and_logs_no_errors() {
         );
         status.starts_with("Camera on").then_some(())
     });
-    let playing = browser.execute(
-        "const v = document.getElementById('local'); return v.videoWidth > 0 && !v.paused;",
-    );
-    assert_eq!(playing.as_bool(), Some(true), "the local preview plays");
+    wait_for("the local preview to play", Duration::from_secs(10), || {
+        let playing = browser.execute(
+            "const v = document.getElementById('local'); return v.videoWidth > 0 && !v.paused;",
+        );
+        (playing.as_bool() == Some(true)).then_some(())
+    });
 
     browser.execute("document.getElementById('name').value = 'e2e'; document.querySelector('#join button').click(); return null;");
     wait_for(
