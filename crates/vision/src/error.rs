@@ -36,6 +36,26 @@ pub enum VisionError {
         /// The frame's (width, height).
         got: (u32, u32),
     },
+    /// A region of interest with no area.
+    #[error("the region of interest is empty")]
+    EmptyRoi,
+    /// Model bytes that are not a usable model: corrupt, truncated, or a
+    /// different model than expected.
+    #[error("cannot load the {model} model: {reason}")]
+    Model {
+        /// Which model.
+        model: &'static str,
+        /// What tract reported.
+        reason: String,
+    },
+    /// Running a loaded model failed.
+    #[error("running the {model} model failed: {reason}")]
+    Inference {
+        /// Which model.
+        model: &'static str,
+        /// What tract reported.
+        reason: String,
+    },
     /// An output buffer does not match the tensor it is meant to hold.
     #[error("output buffer of {got} values, {needed} needed")]
     OutputSize {

@@ -18,7 +18,7 @@ pub enum Normalization {
 }
 
 impl Normalization {
-    fn apply(self, v: f32) -> f32 {
+    pub(crate) fn apply(self, v: f32) -> f32 {
         match self {
             Self::ZeroToOne => v * (1.0 / 255.0),
             Self::MinusOneToOne => v * (1.0 / 127.5) - 1.0,
@@ -62,6 +62,11 @@ impl Letterbox {
         })
     }
 
+    /// Whether this letterbox was fitted to `frame`'s size.
+    pub fn fits(&self, frame: &RgbaFrame<'_>) -> bool {
+        (frame.width(), frame.height()) == (self.src_w, self.src_h)
+    }
+
     /// Maps a point normalized to the model input (`0..1` on each axis) to
     /// frame pixels.
     pub fn to_frame(&self, x: f32, y: f32) -> (f32, f32) {
@@ -86,7 +91,7 @@ impl Letterbox {
                 got: out.len(),
             });
         }
-        if (frame.width(), frame.height()) != (self.src_w, self.src_h) {
+        if !self.fits(frame) {
             return Err(VisionError::FrameSize {
                 expected: (self.src_w, self.src_h),
                 got: (frame.width(), frame.height()),
