@@ -3,8 +3,10 @@
 //!
 //! - `setup` installs whatever the build and the tests need and is missing;
 //! - `demo` builds the demo page and serves it with the reference server;
-//! - `test` runs every check and test and ends with `N passed, N failed`.
+//! - `test` runs every check and test and ends with `N passed, N failed`;
+//! - `bench` runs a benchmark and prints its table.
 
+mod bench;
 mod cmd;
 mod demo;
 mod setup;
@@ -23,6 +25,8 @@ commands:
                         reference server (default 127.0.0.1:8080); Ctrl-C stops
   test                  setup, then fmt, clippy (native + wasm32), native tests,
                         browser tests (Chromium + Firefox), end-to-end tests
+  bench vision          tract (the library's wasm) vs onnxruntime-web on each
+                        vision model, in headless Chromium; prints a table
 ";
 
 fn main() -> ExitCode {
@@ -31,6 +35,7 @@ fn main() -> ExitCode {
         Some("setup") => setup::run(),
         Some("demo") => demo::run(&args[1..]),
         Some("test") => test::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -18,6 +18,13 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("firefox-esr", "browser tests in Firefox"),
 ];
 
+/// npm packages (name, exact version, why), installed into [`node_dir`].
+const NPM_PACKAGES: &[(&str, &str, &str)] = &[(
+    "onnxruntime-web",
+    "1.30.0",
+    "the baseline of `cargo xtask bench vision`",
+)];
+
 /// Which installed versions of a cargo-installed tool are acceptable.
 enum Wanted {
     /// Exactly this version (wasm-bindgen-cli must match the library).
@@ -72,6 +79,7 @@ pub fn run() -> Result<()> {
     for tool in cargo_tools()? {
         cargo_tool(&tool)?;
     }
+    npm_packages()?;
     println!("setup: everything is installed");
     Ok(())
 }
@@ -245,4 +253,63 @@ pub fn wasm_bindgen_version() -> Result<String> {
         }
     }
     Err("Cargo.lock has no wasm-bindgen package".into())
+}
+
+/// Where the project's npm packages live: outside the clone, so a fresh
+/// checkout on a warm machine reuses them.
+pub fn node_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".cache/peerlens/node")
+}
+
+fn npm_version(package: &str) -> Option<String> {
+    let manifest = node_dir()
+        .join("node_modules")
+        .join(package)
+        .join("package.json");
+    let text = std::fs::read_to_string(manifest).ok()?;
+    let start = text.find("\"version\"")?;
+    let rest = &text[start + 9..];
+    let open = rest.find('"')? + 1;
+    let close = rest[open..].find('"')? + open;
+    Some(rest[open..close].to_owned())
+}
+
+fn npm_packages() -> Result<()> {
+    let missing: Vec<String> = NPM_PACKAGES
+        .iter()
+        .filter(|(name, version, _)| npm_version(name).as_deref() != Some(*version))
+        .map(|(name, version, why)| {
+            println!("setup: npm package {name}@{version} missing ({why})");
+            format!("{name}@{version}")
+        })
+        .collect();
+    if missing.is_empty() {
+        let names: Vec<String> = NPM_PACKAGES
+            .iter()
+            .map(|(n, v, _)| format!("{n}@{v}"))
+            .collect();
+        println!("setup: npm packages present: {}", names.join(", "));
+        return Ok(());
+    }
+    let dir = node_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let manifest = dir.join("package.json");
+    if !manifest.exists() {
+        std::fs::write(&manifest, "{\"private\": true}\n")
+            .map_err(|e| format!("cannot write {}: {e}", manifest.display()))?;
+    }
+    println!(
+        "setup: installing {} with npm into {}",
+        missing.join(", "),
+        dir.display()
+    );
+    run_cmd(
+        Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--save-exact"])
+            .args(&missing)
+            .current_dir(&dir),
+    )
 }

@@ -1,0 +1,152 @@
+//! Benchmark drivers run by `cargo xtask bench ...`: each serves a page
+//! the xtask assembled, runs it in headless Chromium, and prints a table.
+//!
+//! `bench vision DIR WASM_BYTES WASM_GZ_BYTES`
+
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use peerlens_e2e::{wait_for, Chromedriver, TestServer};
+use peerlens_vision::raw::RawModel;
+use serde_json::Value;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("vision") if args.len() == 4 => vision(PathBuf::from(&args[1]), &args[2], &args[3]),
+        _ => {
+            eprintln!("usage: bench vision DIR WASM_BYTES WASM_GZ_BYTES");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+/// Native tract: load time and median run time of one model.
+fn native(
+    dir: &std::path::Path,
+    name: &str,
+    input: &[usize],
+    outputs: &[Vec<usize>],
+    runs: usize,
+) -> (f64, f64) {
+    let bytes = std::fs::read(dir.join(format!("models/{name}.onnx"))).expect("model bytes");
+    let raw = std::fs::read(dir.join(format!("inputs/{name}.f32"))).expect("input bytes");
+    let data: Vec<f32> = raw
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let shapes: Vec<&[usize]> = outputs.iter().map(Vec::as_slice).collect();
+    let start = Instant::now();
+    let mut model = RawModel::load(&bytes, input, &shapes).expect("the model loads natively");
+    let load = start.elapsed().as_secs_f64() * 1e3;
+    for _ in 0..10 {
+        model.run(&data).expect("runs");
+    }
+    let times = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            model.run(&data).expect("runs");
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    (load, median(times))
+}
+
+fn vision(dir: PathBuf, wasm_bytes: &str, wasm_gz_bytes: &str) {
+    let runs = 60;
+    let server = TestServer::start(Some(dir.clone()));
+    let driver = Chromedriver::start();
+    let browser = driver.browser();
+    browser.goto(&format!("{}/index.html?runs={runs}", server.http_url()));
+    let result = wait_for(
+        "the benchmark page to finish",
+        Duration::from_secs(900),
+        || {
+            let value = browser
+                .execute("return window.benchResult ? JSON.stringify(window.benchResult) : null;");
+            value
+                .as_str()
+                .map(|s| serde_json::from_str::<Value>(s).expect("benchmark JSON"))
+        },
+    );
+    if result["ok"] != Value::Bool(true) {
+        eprintln!("the benchmark page failed: {}", result["error"]);
+        std::process::exit(1);
+    }
+    let user_agent = result["userAgent"].as_str().unwrap_or_default();
+    let chrome = user_agent
+        .split_whitespace()
+        .find(|p| p.starts_with("Chrome/"))
+        .unwrap_or("Chromium");
+    let models = [
+        (
+            "face_detection_short_range",
+            vec![1, 128, 128, 3],
+            vec![vec![1, 896, 16], vec![1, 896, 1]],
+        ),
+        (
+            "face_landmark",
+            vec![1, 192, 192, 3],
+            vec![vec![1, 1, 1, 1404], vec![1, 1, 1, 1]],
+        ),
+        (
+            "selfie_segmentation",
+            vec![1, 256, 256, 3],
+            vec![vec![1, 256, 256, 1]],
+        ),
+        (
+            "selfie_segmentation_landscape",
+            vec![1, 144, 256, 3],
+            vec![vec![1, 144, 256, 1]],
+        ),
+    ];
+    println!();
+    println!(
+        "vision: tract (peerlens wasm, simd128) vs onnxruntime-web {} (wasm, 1 thread, SIMD)",
+        result["ort"]["web"].as_str().unwrap_or("?")
+    );
+    println!("headless {chrome}; median of {runs} interleaved runs after 10 warm-up runs; same input (astronaut fixture)");
+    println!();
+    println!("| model | tract ms | ORT plain ms | ORT on our file ms | tract / ORT best | tract load+optimize ms | ORT load ms | native tract ms | native load ms |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for row in result["results"].as_array().into_iter().flatten() {
+        let name = row["model"].as_str().unwrap_or_default();
+        let Some((_, input, outputs)) = models.iter().find(|(n, _, _)| *n == name) else {
+            continue;
+        };
+        let get = |key: &str| row[key].as_f64().unwrap_or(f64::NAN);
+        let best = get("ort_plain_ms").min(get("ort_shipped_ms"));
+        let (native_load, native_ms) = native(&dir, name, input, outputs, 100);
+        println!(
+            "| {} | {:.2} | {:.2} | {:.2} | **{:.2}x** | {:.0} | {:.0} | {:.2} | {:.0} |",
+            row["label"].as_str().unwrap_or(name),
+            get("tract_ms"),
+            get("ort_plain_ms"),
+            get("ort_shipped_ms"),
+            get("tract_ms") / best,
+            get("tract_load_ms"),
+            get("ort_plain_load_ms"),
+            native_ms,
+            native_load,
+        );
+    }
+    let mb = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN) / 1e6;
+    println!();
+    println!(
+        "library wasm (peerlens_bg.wasm, vision included): {:.2} MB raw, {:.2} MB gzipped (-9)",
+        mb(wasm_bytes),
+        mb(wasm_gz_bytes)
+    );
+}

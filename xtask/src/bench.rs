@@ -1,0 +1,128 @@
+//! `cargo xtask bench ...`: builds what a benchmark needs, then runs its
+//! driver (tests/e2e, `bench` binary), which prints the table to record in
+//! BENCHMARKS.md.
+
+use std::{fs, path::Path, process::Command};
+
+use crate::{
+    cmd::{run as run_cmd, Result},
+    root, setup, target_dir,
+};
+
+pub fn run(args: &[String]) -> Result<()> {
+    match args.first().map(String::as_str) {
+        Some("vision") => vision(),
+        _ => Err("usage: cargo xtask bench vision".into()),
+    }
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
+fn copy(from: &Path, to: &Path) -> Result<()> {
+    if let Some(parent) = to.parent() {
+        fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    fs::copy(from, to)
+        .map(drop)
+        .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))
+}
+
+/// Size of `path` compressed with `gzip -9`.
+fn gzipped_size(path: &Path) -> Result<usize> {
+    let output = Command::new("gzip")
+        .args(["-9", "-c"])
+        .arg(path)
+        .output()
+        .map_err(|e| format!("cannot run gzip: {e}"))?;
+    Ok(output.stdout.len())
+}
+
+/// Builds the library's release wasm and its JS bindings into `out`.
+/// Returns the path of the `.wasm` the bindings load.
+pub fn build_library_wasm(out: &Path) -> Result<std::path::PathBuf> {
+    run_cmd(cargo().args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-unknown-unknown",
+        "-p",
+        "peerlens",
+        "--lib",
+    ]))?;
+    let wasm = target_dir().join("wasm32-unknown-unknown/release/peerlens.wasm");
+    run_cmd(
+        Command::new("wasm-bindgen")
+            .args(["--target", "web", "--out-dir"])
+            .arg(out)
+            .arg(&wasm),
+    )?;
+    Ok(out.join("peerlens_bg.wasm"))
+}
+
+fn vision() -> Result<()> {
+    setup::run()?;
+    let dir = target_dir().join("bench/vision");
+    let _ = fs::remove_dir_all(&dir);
+    let wasm = build_library_wasm(&dir.join("pkg"))?;
+    let raw = fs::metadata(&wasm)
+        .map_err(|e| format!("{}: {e}", wasm.display()))?
+        .len();
+    let gz = gzipped_size(&wasm)?;
+
+    let page = root().join("xtask/bench/vision");
+    for file in ["index.html", "bench.js"] {
+        copy(&page.join(file), &dir.join(file))?;
+    }
+    let ort = setup::node_dir().join("node_modules/onnxruntime-web/dist");
+    for file in [
+        "ort.wasm.min.mjs",
+        "ort-wasm-simd-threaded.mjs",
+        "ort-wasm-simd-threaded.wasm",
+    ] {
+        copy(&ort.join(file), &dir.join("ort").join(file))?;
+    }
+    let fixtures = root().join("crates/vision/tests/fixtures/raw");
+    for model in [
+        "face_detection_short_range",
+        "face_landmark",
+        "selfie_segmentation",
+        "selfie_segmentation_landscape",
+    ] {
+        let onnx = format!("{model}.onnx");
+        copy(
+            &root().join("models").join(&onnx),
+            &dir.join("models").join(&onnx),
+        )?;
+        copy(
+            &root().join("models/plain").join(&onnx),
+            &dir.join("models/plain").join(&onnx),
+        )?;
+        copy(
+            &fixtures.join(format!("{model}.astronaut.input.f32")),
+            &dir.join("inputs").join(format!("{model}.f32")),
+        )?;
+    }
+    println!("\n== running the vision benchmark in headless Chromium (a few minutes)");
+    run_cmd(
+        cargo()
+            .args([
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "peerlens-e2e",
+                "--bin",
+                "bench",
+                "--",
+                "vision",
+            ])
+            .arg(&dir)
+            .arg(raw.to_string())
+            .arg(gz.to_string()),
+    )
+}
