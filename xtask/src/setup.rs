@@ -16,6 +16,8 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("chromium", "browser tests and end-to-end tests"),
     ("chromium-driver", "WebDriver for Chromium"),
     ("firefox-esr", "browser tests in Firefox"),
+    ("binaryen", "wasm-opt, which shrinks the release wasm"),
+    ("gzip", "measuring the gzipped wasm size"),
 ];
 
 /// npm packages (name, exact version, why), installed into [`node_dir`].
