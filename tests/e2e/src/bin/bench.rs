@@ -88,7 +88,7 @@ fn vision(dir: PathBuf, wasm_bytes: &str, wasm_gz_bytes: &str) {
     let user_agent = result["userAgent"].as_str().unwrap_or_default();
     let chrome = user_agent
         .split_whitespace()
-        .find(|p| p.starts_with("Chrome/"))
+        .find(|p| p.contains("Chrome/"))
         .unwrap_or("Chromium");
     let models = [
         (
