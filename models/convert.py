@@ -12,10 +12,16 @@ Steps:
  4. Plain models (models/plain/): the tf2onnx graph with deterministic names,
     the batch fixed to 1, and, for the segmenters, MediaPipe's custom op
     Convolution2DTransposeBias rewritten as a standard ConvTranspose + bias.
- 5. Shipped models (models/): the plain graph plus exact rewrites for tract
-    (bilinear Resize -> Pad(edge) + depthwise ConvTranspose; PRelu ->
-    Relu(x) + slope*Min(x,0); zero spatial Pad folded into Conv), each
-    checked against onnxruntime on the plain graph.
+ 5. Shipped models (models/): the plain graph plus the exact rewrites for
+    tract that each model takes (MODELS[name]["rewrites"], applied in the
+    order of REWRITES): bilinear Resize -> nearest Resize + Pad(edge) +
+    [.25,.5,.25] depthwise Convs; PRelu -> Relu(x) + slope*Min(x,0); zero
+    spatial Pad folded into Conv; one layout for the whole graph
+    (channels-first, or channels-last with Transposes that tract folds into
+    each Conv); 2x2 MaxPool as Slices + Max on the channels-last tensor;
+    small per-channel constants tiled along W; channel Pad -> Concat with
+    zeros; the input Transpose as Split + Concat. Each is checked against
+    onnxruntime on the graph before it and on the plain graph.
  6. Check the plain graphs against the TFLite interpreter, write
     models/provenance.json and print a summary table.
 """
@@ -73,6 +79,7 @@ MODELS = {
         "file": "face_detection_short_range.tflite",
         "sha256": "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633",
         "input_range": (-1.0, 1.0),
+        "rewrites": ("pad_fold", "channels_last", "maxpool_nhwc", "pad_concat"),
     },
     "face_landmark": {
         "package": "face_mesh",
@@ -81,18 +88,21 @@ MODELS = {
         "loader": "face_mesh_solution_packed_assets_loader.js",
         "sha256": "c603fa6149219a3e9487dc9abd7a0c24474c77263273d24868378cdf40aa26d1",
         "input_range": (0.0, 1.0),
+        "rewrites": ("prelu", "pad_fold", "channels_last", "maxpool_nhwc", "tile_consts"),
     },
     "selfie_segmentation": {
         "package": "selfie_segmentation",
         "file": "selfie_segmentation.tflite",
         "sha256": "8d13b7fae74af625c641226813616a2117bd6bca19eb3b75574621fc08557f27",
         "input_range": (0.0, 1.0),
+        "rewrites": ("resize", "pad_fold", "channels_first"),
     },
     "selfie_segmentation_landscape": {
         "package": "selfie_segmentation",
         "file": "selfie_segmentation_landscape.tflite",
         "sha256": "4aafe6223bb8dac6fac8ca8ed56852870a33051ef3f6238822d282a109962894",
         "input_range": (0.0, 1.0),
+        "rewrites": ("resize", "pad_fold", "channels_first", "split_input"),
     },
 }
 
@@ -522,21 +532,33 @@ def rewrite_custom_transpose_conv(model: onnx.ModelProto, params: list) -> int:
 # --------------------------------------------------------------------------
 
 
+def attrs_of(n: onnx.NodeProto) -> dict:
+    return {a.name: helper.get_attribute_value(a) for a in n.attribute}
+
+
+def const_i64(g: onnx.GraphProto, name: str, values) -> str:
+    g.initializer.append(numpy_helper.from_array(np.array(values, np.int64), name))
+    return name
+
+
 def rewrite_resize(model: onnx.ModelProto) -> int:
-    """Bilinear 2x Resize (half_pixel) -> Pad(edge, 1) + depthwise ConvTranspose.
+    """Bilinear 2x Resize (half_pixel) -> nearest 2x Resize + Pad(edge, 1) +
+    two depthwise Convs with the taps [.25, .5, .25] (first along H, then
+    along W).
 
     With half_pixel coordinates, output o reads input (o + 0.5)/2 - 0.5, so
-    even outputs 2k are 0.25*x[k-1] + 0.75*x[k] and odd ones 2k+1 are
-    0.75*x[k] + 0.25*x[k+1], with edge clamping. Edge padding by one supplies
-    the clamped neighbours, and a stride-2 transposed convolution with kernel
-    [.25, .75, .75, .25] (outer product in 2-D), cropped by 3 on each side,
-    produces exactly those sums: output length (n+2-1)*2 + 4 - 6 = 2n."""
+    output 2k is .25 x[k-1] + .75 x[k] and 2k+1 is .75 x[k] + .25 x[k+1],
+    edges clamped. On the nearest upsample u (u[j] = x[j // 2]) that is
+    .25 u[j-1] + .5 u[j] + .25 u[j+1], and edge padding u supplies the
+    clamped neighbours. The taps are powers of two, so every product is
+    exact and only the additions round. tract runs the nearest upsample as
+    a copy and the taps as depthwise convolutions, much faster than its
+    Resize or a strided depthwise ConvTranspose."""
     g = model.graph
-    k1 = np.array([0.25, 0.75, 0.75, 0.25], np.float32)
-    k2 = np.outer(k1, k1).astype(np.float32)
+    k3 = np.array([0.25, 0.5, 0.25], np.float32)
     count = 0
     for n in [n for n in g.node if n.op_type == "Resize"]:
-        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        attrs = attrs_of(n)
         mode = attrs.get("mode", b"nearest").decode()
         ctm = attrs.get("coordinate_transformation_mode", b"half_pixel").decode()
         ini = inits(g)
@@ -553,13 +575,19 @@ def rewrite_resize(model: onnx.ModelProto) -> int:
             raise SystemExit(f"{n.name}: pytorch_half_pixel with a 1-pixel output")
         c = in_shape[1]
         base = n.name
-        pads = numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), base + "/pads")
-        w = numpy_helper.from_array(np.ascontiguousarray(np.broadcast_to(k2, (c, 1, 4, 4))), base + "/kernel")
-        g.initializer.extend([pads, w])
+        scales2 = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), base + "/scales")
+        wv = numpy_helper.from_array(np.ascontiguousarray(np.broadcast_to(k3.reshape(3, 1), (c, 1, 3, 1))), base + "/taps_h")
+        wh = numpy_helper.from_array(np.ascontiguousarray(np.broadcast_to(k3.reshape(1, 3), (c, 1, 1, 3))), base + "/taps_w")
+        g.initializer.extend([scales2, wv, wh])
+        pads = const_i64(g, base + "/pads", [0, 0, 1, 1, 0, 0, 1, 1])
         new = [
-            helper.make_node("Pad", [n.input[0], pads.name], [base + "/padded"], name=base + "/pad", mode="edge"),
-            helper.make_node("ConvTranspose", [base + "/padded", w.name], [n.output[0]], name=base,
-                             group=c, kernel_shape=[4, 4], strides=[2, 2], pads=[3, 3, 3, 3]),
+            helper.make_node("Resize", [n.input[0], "", scales2.name], [base + "/nearest"], name=base + "/nearest",
+                             mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+            helper.make_node("Pad", [base + "/nearest", pads], [base + "/padded"], name=base + "/pad", mode="edge"),
+            helper.make_node("Conv", [base + "/padded", wv.name], [base + "/smooth_h"], name=base + "/smooth_h",
+                             group=c, kernel_shape=[3, 1]),
+            helper.make_node("Conv", [base + "/smooth_h", wh.name], [n.output[0]], name=base,
+                             group=c, kernel_shape=[1, 3]),
         ]
         replace_node(g, n, new)
         count += 1
@@ -638,6 +666,378 @@ def fold_pads(model: onnx.ModelProto) -> int:
         count += 1
     drop_unused(g)
     return count
+
+
+# Layout. ONNX convolutions and pools are channels-first (NCHW); MediaPipe's
+# graphs are channels-last (NHWC), so tf2onnx leaves Transposes between the
+# two. tract folds a Transpose next to a Conv into the Conv (which it can run
+# either way) and pushes the others through element-wise ops, but where the
+# two layouts meet it materialises copies (MoveAxis) and may run a reduction
+# over strided axes. These passes put each model in one layout: every value
+# is stored either as the original graph has it or transposed by a fixed
+# permutation, each Transpose becomes a relabelling, and Transposes are only
+# added where an op needs the other layout (channels_first: the graph input
+# and outputs; channels_last: around each Conv/pool, which tract then folds
+# into them). Data movement only, so exact.
+
+LAYOUT_UNARY = {"Relu", "Sigmoid", "HardSwish", "HardSigmoid", "Tanh", "Abs", "Neg", "Identity"}
+LAYOUT_BINARY = {"Add", "Mul", "Sub", "Div", "Min", "Max"}
+LAYOUT_NCHW_OPS = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"}
+
+
+def _inverse(p: tuple) -> tuple:
+    r = [0] * len(p)
+    for i, x in enumerate(p):
+        r[x] = i
+    return tuple(r)
+
+
+def _keeps_data_order(shape: list, p: tuple) -> bool:
+    """Whether transposing a tensor of `shape` by p moves only size-1 axes
+    relative to the others, i.e. is a reshape."""
+    kept = [p[i] for i in range(len(p)) if shape[p[i]] != 1]
+    return kept == sorted(kept)
+
+
+def relayout(model: onnx.ModelProto, channels_last: bool) -> dict:
+    """Rewrite the graph so that every value v is held as transpose(v, perm[v])
+    and no Transpose node is left except where an op needs another layout.
+    channels_last: also keep the outputs of Conv/pool ops channels-last (a
+    Transpose after each, and one before each; tract folds both into the op).
+    Returns counts of Transposes before and after."""
+    g = model.graph
+    ini = inits(g)
+    shapes: dict = {}
+
+    def lshape(v: str) -> list:
+        if v not in shapes:
+            shapes[v] = list(ini[v].dims) if v in ini else shape_of(model, v)
+        return shapes[v]
+
+    def ident(r: int) -> tuple:
+        return tuple(range(r))
+
+    def tag(p: tuple) -> str:
+        return "".join(map(str, p))
+
+    wrapped = 0
+    stored = {i.name: i.name for i in g.input}  # value -> tensor holding it
+    perm: dict = {}                             # value -> p: stored = transpose(value, p)
+    new_nodes: list = []
+    new_inits: list = []
+    made: dict = {}
+    before = sum(n.op_type == "Transpose" for n in g.node)
+
+    def p_of(v: str) -> tuple:
+        return perm.get(v, ident(len(lshape(v))))
+
+    def const_as(v: str, p: tuple) -> str:
+        """A constant operand of a broadcasting op on values held with perm p."""
+        a = numpy_helper.to_array(ini[v])
+        if a.ndim == 0 or p == ident(len(p)):
+            return v
+        key = (v, p)
+        if key not in made:
+            b = np.ascontiguousarray(np.transpose(a.reshape((1,) * (len(p) - a.ndim) + a.shape), p))
+            made[key] = f"{v}/perm{tag(p)}"
+            new_inits.append(numpy_helper.from_array(b, made[key]))
+        return made[key]
+
+    def get(v: str, want: tuple) -> str:
+        """The name of a tensor holding value v transposed by `want`."""
+        if v in ini:
+            return const_as(v, want)
+        p = p_of(v)
+        if p == want:
+            return stored[v]
+        key = (v, want)
+        if key not in made:
+            q = tuple(_inverse(p)[w] for w in want)
+            src = stored[v]
+            name = f"{src}/perm{tag(want)}"
+            if _keeps_data_order([lshape(v)[i] for i in p], q):
+                shp = const_i64(g, name + "/shape", [lshape(v)[i] for i in want])
+                new_nodes.append(helper.make_node("Reshape", [src, shp], [name], name=name))
+            else:
+                new_nodes.append(helper.make_node("Transpose", [src], [name], name=name, perm=list(q)))
+            made[key] = name
+        return made[key]
+
+    def emit(n: onnx.NodeProto, inputs: list, p: tuple | None) -> onnx.NodeProto:
+        m = onnx.NodeProto()
+        m.CopyFrom(n)
+        del m.input[:]
+        m.input.extend(inputs)
+        new_nodes.append(m)
+        for o in n.output:
+            stored[o] = o
+            if p is not None:
+                perm[o] = p
+        return m
+
+    for n in g.node:
+        op = n.op_type
+        a = attrs_of(n)
+        if op == "Transpose":
+            t_inv = _inverse(tuple(a["perm"]))
+            stored[n.output[0]] = stored[n.input[0]]
+            perm[n.output[0]] = tuple(t_inv[i] for i in p_of(n.input[0]))
+            continue
+        if op in LAYOUT_UNARY:
+            emit(n, [stored[n.input[0]]], p_of(n.input[0]))
+            continue
+        if op in LAYOUT_BINARY:
+            rank = len(lshape(n.output[0]))
+            dyn = [i for i in n.input if i not in ini]
+            if any(len(lshape(i)) != rank for i in dyn):
+                raise SystemExit(f"{n.name}: broadcasting a lower-rank dynamic input is not handled")
+            candidates = list(dict.fromkeys(p_of(i) for i in dyn)) or [ident(rank)]
+
+            def cost(p: tuple) -> int:
+                # a Transpose costs, a relabelling Reshape does not
+                return sum(1 for i in dyn if p_of(i) != p and not _keeps_data_order(
+                    [lshape(i)[k] for k in p_of(i)], tuple(_inverse(p_of(i))[w] for w in p)))
+            p = min(candidates, key=cost)
+            emit(n, [const_as(i, p) if i in ini else get(i, p) for i in n.input], p)
+            continue
+        if op == "Pad" and n.input[1] in ini and not (len(n.input) > 3 and n.input[3]):
+            p = p_of(n.input[0])
+            r = len(p)
+            pads = numpy_helper.to_array(ini[n.input[1]]).tolist()
+            pads_name = n.input[1]
+            if p != ident(r):
+                pads_name = f"{n.input[1]}/perm{tag(p)}"
+                if pads_name not in made:
+                    made[pads_name] = pads_name
+                    new_inits.append(numpy_helper.from_array(
+                        np.array([pads[p[i]] for i in range(r)] + [pads[r + p[i]] for i in range(r)], np.int64), pads_name))
+            emit(n, [stored[n.input[0]], pads_name] + list(n.input[2:]), p)
+            continue
+        if op == "Concat" and not any(i in ini for i in n.input):
+            r = len(lshape(n.output[0]))
+            p = p_of(n.input[0])
+            m = emit(n, [get(i, p) for i in n.input], p)
+            for at in m.attribute:
+                if at.name == "axis":
+                    at.i = _inverse(p)[a["axis"] % r]
+            continue
+        if op == "ReduceMean" and a.get("keepdims", 1) == 1 and "axes" in a and len(n.input) == 1:
+            p = p_of(n.input[0])
+            m = emit(n, [stored[n.input[0]]], p)
+            for at in m.attribute:
+                if at.name == "axes":
+                    del at.ints[:]
+                    at.ints.extend(sorted(_inverse(p)[x % len(p)] for x in a["axes"]))
+            continue
+        if op == "Reshape" and n.input[1] in ini:
+            x = n.input[0]
+            p = p_of(x)
+            xs, out = lshape(x), lshape(n.output[0])
+            held = [xs[i] for i in p]
+            if _keeps_data_order(xs, p):
+                if len(held) == len(out) and [d for d in held if d != 1] == [d for d in out if d != 1]:
+                    # a reshape that only moves size-1 axes: relabel, no node
+                    big = iter([i for i, d in enumerate(out) if d != 1])
+                    ones = iter([i for i, d in enumerate(out) if d == 1])
+                    stored[n.output[0]] = stored[x]
+                    perm[n.output[0]] = tuple(next(big) if d != 1 else next(ones) for d in held)
+                    continue
+                emit(n, [stored[x], n.input[1]], None)
+                continue
+            emit(n, [get(x, ident(len(xs))), n.input[1]], None)
+            continue
+        # any other op: its inputs in the graph's own layout
+        emit(n, [i if (i == "" or i in ini) else get(i, ident(len(lshape(i)))) for i in n.input], None)
+        if channels_last and op in LAYOUT_NCHW_OPS and len(lshape(n.output[0])) == 4:
+            o = n.output[0]
+            t = o + "/nhwc"
+            new_nodes.append(helper.make_node("Transpose", [o], [t], name=t, perm=[0, 2, 3, 1]))
+            stored[o] = t
+            perm[o] = (0, 2, 3, 1)
+            wrapped += 1
+
+    # graph outputs: in their own layout, under their own name
+    renames: dict = {}
+    for o in g.output:
+        final = get(o.name, ident(len(lshape(o.name))))
+        if final != o.name:
+            renames[o.name] = o.name + "/unpermuted_src"
+            renames[final] = o.name
+    for m in new_nodes:
+        for k, i in enumerate(m.input):
+            m.input[k] = renames.get(i, i)
+        for k, i in enumerate(m.output):
+            m.output[k] = renames.get(i, i)
+    del g.node[:]
+    g.node.extend(new_nodes)
+    g.initializer.extend(new_inits)
+    drop_unused(g)
+    return {"transposes_before": before, "transposes_after": sum(n.op_type == "Transpose" for n in g.node),
+            "channels_last_ops": wrapped}
+
+
+def layout_channels_first(model: onnx.ModelProto) -> int:
+    """Everything channels-first; returns how many Transposes were removed."""
+    c = relayout(model, channels_last=False)
+    return c["transposes_before"] - c["transposes_after"]
+
+
+def layout_channels_last(model: onnx.ModelProto) -> int:
+    """Everything channels-last, Transposes around each Conv/pool (which tract
+    folds into the op); returns how many Conv/pool ops were wrapped."""
+    return relayout(model, channels_last=True)["channels_last_ops"]
+
+
+def maxpool_channels_last(model: onnx.ModelProto) -> int:
+    """Transpose(NHWC->NCHW) -> MaxPool 2x2 stride 2 -> Transpose(NCHW->NHWC)
+    -> the same maximum taken on the NHWC tensor: the rows 2i and 2i+1 are
+    the two contiguous halves of [N, H/2, 2*W*C], columns 2j and 2j+1 the two
+    halves of [N, H/2, W/2, 2*C]; Max of each pair. A maximum is a selection,
+    so this is exact. tract's MaxPool has a vectorised kernel for stride 1
+    only; these are plain copies and an element-wise Max."""
+    g = model.graph
+    cons = consumers(g)
+    prod = producers(g)
+    outputs = {o.name for o in g.output}
+    count = 0
+    for n in [n for n in g.node if n.op_type == "MaxPool"]:
+        a = attrs_of(n)
+        if (list(a.get("kernel_shape", [])) != [2, 2] or list(a.get("strides", [1, 1])) != [2, 2]
+                or any(a.get("pads", [0])) or a.get("auto_pad", b"NOTSET") != b"NOTSET" or a.get("ceil_mode", 0)
+                or list(a.get("dilations", [1, 1])) != [1, 1] or len(n.output) != 1):
+            continue
+        t_in, users = prod.get(n.input[0]), cons.get(n.output[0], [])
+        if (t_in is None or t_in.op_type != "Transpose" or list(attrs_of(t_in)["perm"]) != [0, 3, 1, 2]
+                or len(users) != 1 or users[0].op_type != "Transpose"
+                or list(attrs_of(users[0])["perm"]) != [0, 2, 3, 1] or n.output[0] in outputs):
+            continue
+        x, y = t_in.input[0], users[0].output[0]
+        nb, h, w, c = shape_of(model, x)
+        if h % 2 or w % 2:
+            continue
+        b = n.name
+        rows = const_i64(g, b + "/rows_shape", [nb, h // 2, 2 * w * c])
+        cols = const_i64(g, b + "/cols_shape", [nb, h // 2, w // 2, 2 * c])
+        zero, wc, wc2 = const_i64(g, b + "/0", [0]), const_i64(g, b + "/wc", [w * c]), const_i64(g, b + "/2wc", [2 * w * c])
+        c1, c2 = const_i64(g, b + "/c", [c]), const_i64(g, b + "/2c", [2 * c])
+        ax2, ax3 = const_i64(g, b + "/axis2", [2]), const_i64(g, b + "/axis3", [3])
+        replace_node(g, n, [
+            helper.make_node("Reshape", [x, rows], [b + "/row_pairs"], name=b + "/row_pairs"),
+            helper.make_node("Slice", [b + "/row_pairs", zero, wc, ax2], [b + "/even_rows"], name=b + "/even_rows"),
+            helper.make_node("Slice", [b + "/row_pairs", wc, wc2, ax2], [b + "/odd_rows"], name=b + "/odd_rows"),
+            helper.make_node("Max", [b + "/even_rows", b + "/odd_rows"], [b + "/rows"], name=b + "/rows"),
+            helper.make_node("Reshape", [b + "/rows", cols], [b + "/col_pairs"], name=b + "/col_pairs"),
+            helper.make_node("Slice", [b + "/col_pairs", zero, c1, ax3], [b + "/even_cols"], name=b + "/even_cols"),
+            helper.make_node("Slice", [b + "/col_pairs", c1, c2, ax3], [b + "/odd_cols"], name=b + "/odd_cols"),
+            helper.make_node("Max", [b + "/even_cols", b + "/odd_cols"], [y], name=b),
+        ])
+        g.node.remove(users[0])
+        count += 1
+    drop_unused(g)
+    return count
+
+
+def tile_channel_constants(model: onnx.ModelProto) -> int:
+    """x (op) k with x channels-last [N,H,W,C] and a per-channel constant k
+    ([1,1,1,C]) for C < 33: k tiled along W to [1,1,W,C]. The same values, so
+    exact. tract only uses its vectorised kernel for such a broadcast when the
+    block that repeats has more than 32 elements (face_landmark's first
+    PRelus have 16 channels)."""
+    g = model.graph
+    ini = inits(g)
+    count = 0
+    made: dict = {}
+    for n in g.node:
+        if n.op_type not in LAYOUT_BINARY or len(n.input) != 2:
+            continue
+        for k, name in enumerate(n.input):
+            other = n.input[1 - k]
+            if name not in ini or other in ini:
+                continue
+            xs = shape_of(model, other)
+            a = numpy_helper.to_array(ini[name])
+            if len(xs) != 4 or a.shape != (1, 1, 1, xs[3]) or not 1 < xs[3] < 33:
+                continue
+            key = (name, xs[2])
+            if key not in made:
+                made[key] = f"{name}/tiled{xs[2]}"
+                g.initializer.append(numpy_helper.from_array(
+                    np.ascontiguousarray(np.broadcast_to(a, (1, 1, xs[2], xs[3]))), made[key]))
+            n.input[k] = made[key]
+            count += 1
+    drop_unused(g)
+    return count
+
+
+def channel_pad_to_concat(model: onnx.ModelProto) -> int:
+    """A zero Pad that only appends k channels (BlazeFace's residual channel
+    padding) -> Concat with a ConstantOfShape of zeros. The same values."""
+    g = model.graph
+    count = 0
+    for n in [n for n in g.node if n.op_type == "Pad"]:
+        a = attrs_of(n)
+        ini = inits(g)
+        if a.get("mode", b"constant") != b"constant" or n.input[1] not in ini or (len(n.input) > 3 and n.input[3]):
+            continue
+        if len(n.input) > 2 and n.input[2] and (n.input[2] not in ini or np.any(numpy_helper.to_array(ini[n.input[2]]) != 0)):
+            continue
+        pads = numpy_helper.to_array(ini[n.input[1]]).tolist()
+        r = len(pads) // 2
+        nonzero = [i for i, v in enumerate(pads) if v]
+        if len(nonzero) != 1 or nonzero[0] < r or pads[nonzero[0]] < 0:
+            continue
+        axis = nonzero[0] - r
+        zshape = shape_of(model, n.input[0])
+        zshape[axis] = pads[nonzero[0]]
+        b = n.name
+        shp = const_i64(g, b + "/zeros_shape", zshape)
+        replace_node(g, n, [
+            helper.make_node("ConstantOfShape", [shp], [b + "/zeros"], name=b + "/zeros",
+                             value=numpy_helper.from_array(np.array([0.0], np.float32))),
+            helper.make_node("Concat", [n.input[0], b + "/zeros"], [n.output[0]], name=b, axis=axis),
+        ])
+        count += 1
+    drop_unused(g)
+    return count
+
+
+def split_input_transpose(model: onnx.ModelProto) -> int:
+    """The Transpose NHWC->NCHW of the graph input -> Split on channels, a
+    Reshape of each [N,H,W,1] to [N,1,H,W] and a Concat on axis 1. The same
+    data movement; but tract sees no Transpose to fold into the first Conv,
+    so it does not run the first layers channels-last and carry that layout
+    to the segmenter's last blocks (a skip connection from the first layer),
+    where it reduced a GlobalAveragePool over strided axes."""
+    g = model.graph
+    inp = g.input[0].name
+    for n in list(g.node):
+        if n.op_type != "Transpose" or n.input[0] != inp or list(attrs_of(n)["perm"]) != [0, 3, 1, 2]:
+            continue
+        nb, h, w, c = shape_of(model, inp)
+        b = n.name
+        plane = const_i64(g, b + "/plane_shape", [nb, 1, h, w])
+        parts = [f"{b}/channel{i}" for i in range(c)]
+        nodes = [helper.make_node("Split", [inp], parts, name=b + "/split", axis=3)]
+        nodes += [helper.make_node("Reshape", [p, plane], [p + "_plane"], name=p + "_plane") for p in parts]
+        nodes.append(helper.make_node("Concat", [p + "_plane" for p in parts], [n.output[0]], name=b, axis=1))
+        replace_node(g, n, nodes)
+        return 1
+    return 0
+
+
+# The rewrites in the order they are applied; each model lists the ones it
+# takes in MODELS[name]["rewrites"] (measured: see models/README.md).
+REWRITES = (
+    ("resize", rewrite_resize),
+    ("prelu", rewrite_prelu),
+    ("pad_fold", fold_pads),
+    ("channels_first", layout_channels_first),
+    ("channels_last", layout_channels_last),
+    ("maxpool_nhwc", maxpool_channels_last),
+    ("tile_consts", tile_channel_constants),
+    ("pad_concat", channel_pad_to_concat),
+    ("split_input", split_input_transpose),
+)
 
 
 # --------------------------------------------------------------------------
@@ -802,7 +1202,10 @@ def main() -> None:
         m.CopyFrom(base)
         ins = verification_inputs(name, plain)
         rewrites = {}
-        for label, fn in (("resize", rewrite_resize), ("prelu", rewrite_prelu), ("pad_fold", fold_pads)):
+        for label, fn in REWRITES:
+            if label not in MODELS[name]["rewrites"]:
+                rewrites[label] = {"count": 0}
+                continue
             before = onnx.ModelProto()
             before.CopyFrom(m)
             n = fn(m)
@@ -860,15 +1263,14 @@ def main() -> None:
             return "n/a"
         return f"{v['count']}: {fmt(max(v['step_max_abs_diff'].values()))}"
 
-    header = ("model", "nodes plain", "nodes shipped", "plain vs tflite", "resize->convT", "prelu",
-              "pad fold", "shipped vs plain")
+    header = ("model", "nodes plain", "nodes shipped", "plain vs tflite") + tuple(l for l, _ in REWRITES) + ("shipped vs plain",)
     table = [header]
     for name, n0, n1, cd, r, fin in rows:
-        table.append((name, str(n0), str(n1), f"{fmt(max(cd['random'], cd['real']))} ({fmt(max(cd['random_relative'], cd['real_relative']))} rel)", rw(r, "resize"), rw(r, "prelu"),
-                      rw(r, "pad_fold"), fmt(max(fin.values()))))
+        table.append((name, str(n0), str(n1), f"{fmt(max(cd['random'], cd['real']))} ({fmt(max(cd['random_relative'], cd['real_relative']))} rel)")
+                     + tuple(rw(r, l) for l, _ in REWRITES) + (fmt(max(fin.values())),))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     print()
-    print("max abs diffs over random and real inputs; rewrite cells are 'count: diff'")
+    print("max abs diffs over random and real inputs; rewrite cells are 'count: diff' (n/a: not applied)")
     for k, row in enumerate(table):
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
         if k == 0:
