@@ -58,7 +58,13 @@ pub fn build_library_wasm(out: &Path) -> Result<std::path::PathBuf> {
     run_cmd(
         Command::new("wasm-bindgen")
             // Function names only help debugging; they are 0.4 MB gzipped.
-            .args(["--target", "web", "--remove-name-section", "--remove-producers-section", "--out-dir"])
+            .args([
+                "--target",
+                "web",
+                "--remove-name-section",
+                "--remove-producers-section",
+                "--out-dir",
+            ])
             .arg(out)
             .arg(&wasm),
     )?;
