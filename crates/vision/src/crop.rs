@@ -72,16 +72,31 @@ pub(crate) fn fill_roi_nhwc(
 mod tests {
     use super::*;
 
+    /// A 4x4 image whose red channel is 10*x + y.
+    fn ramp() -> Vec<u8> {
+        (0..4u8)
+            .flat_map(|y| (0..4u8).flat_map(move |x| [10 * x + y, 0, 0, 255]))
+            .collect()
+    }
+
+    /// The red channel of a 2x2 crop of `data`, back in 0..255.
+    fn crop_red(data: &[u8], roi: Roi) -> Vec<f32> {
+        let frame = RgbaFrame::packed(data, 4, 4).unwrap();
+        let mut out = vec![0.0; 2 * 2 * 3];
+        fill_roi_nhwc(
+            &frame,
+            &roi,
+            (2, 2),
+            Border::Zero,
+            Normalization::ZeroToOne,
+            &mut out,
+        )
+        .unwrap();
+        out.chunks(3).map(|p| (p[0] * 255.0).round()).collect()
+    }
+
     #[test]
     fn an_unrotated_roi_is_a_plain_crop() {
-        // 4x4 image whose red channel is 10*x + y.
-        let mut data = Vec::new();
-        for y in 0..4u8 {
-            for x in 0..4u8 {
-                data.extend_from_slice(&[10 * x + y, 0, 0, 255]);
-            }
-        }
-        let frame = RgbaFrame::packed(&data, 4, 4).unwrap();
         let roi = Roi {
             x_center: 2.0,
             y_center: 2.0,
@@ -89,29 +104,12 @@ mod tests {
             height: 2.0,
             rotation: 0.0,
         };
-        let mut out = vec![0.0; 2 * 2 * 3];
-        fill_roi_nhwc(
-            &frame,
-            &roi,
-            (2, 2),
-            Border::Zero,
-            Normalization::ZeroToOne,
-            &mut out,
-        )
-        .unwrap();
-        let red: Vec<f32> = out.chunks(3).map(|p| (p[0] * 255.0).round()).collect();
+        let red = crop_red(&ramp(), roi);
         assert_eq!(red, vec![11.0, 21.0, 12.0, 22.0]);
     }
 
     #[test]
     fn a_quarter_turn_rotates_the_crop() {
-        let mut data = Vec::new();
-        for y in 0..4u8 {
-            for x in 0..4u8 {
-                data.extend_from_slice(&[10 * x + y, 0, 0, 255]);
-            }
-        }
-        let frame = RgbaFrame::packed(&data, 4, 4).unwrap();
         let roi = Roi {
             x_center: 2.0,
             y_center: 2.0,
@@ -119,17 +117,7 @@ mod tests {
             height: 2.0,
             rotation: std::f32::consts::FRAC_PI_2,
         };
-        let mut out = vec![0.0; 2 * 2 * 3];
-        fill_roi_nhwc(
-            &frame,
-            &roi,
-            (2, 2),
-            Border::Zero,
-            Normalization::ZeroToOne,
-            &mut out,
-        )
-        .unwrap();
-        let red: Vec<f32> = out.chunks(3).map(|p| (p[0] * 255.0).round()).collect();
+        let red = crop_red(&ramp(), roi);
         // The crop's x axis points down the image, its y axis to the left.
         assert_eq!(red, vec![21.0, 22.0, 11.0, 12.0]);
     }

@@ -22,6 +22,22 @@ fn shape(value: &serde_json::Value) -> Vec<usize> {
         .collect()
 }
 
+/// Runs the shipped model of one manifest case on its input.
+fn run_case(case: &serde_json::Value) -> Vec<Vec<f32>> {
+    let model = case["model"].as_str().unwrap();
+    let input_shape = shape(&case["input"]["shape"]);
+    let outputs: Vec<Vec<usize>> = case["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| shape(&o["shape"]))
+        .collect();
+    let output_refs: Vec<&[usize]> = outputs.iter().map(Vec::as_slice).collect();
+    let mut net = RawModel::load(&model_bytes(model), &input_shape, &output_refs).unwrap();
+    net.run(&f32_file(case["input"]["file"].as_str().unwrap()))
+        .unwrap()
+}
+
 #[test]
 fn raw_outputs_match_the_reference_within_1e_3_of_max_1_v() {
     let manifest = json("raw/manifest.json");
@@ -29,18 +45,7 @@ fn raw_outputs_match_the_reference_within_1e_3_of_max_1_v() {
     assert!(cases.len() >= 6, "the manifest lists every model and case");
     for case in cases {
         let model = case["model"].as_str().unwrap();
-        let input_shape = shape(&case["input"]["shape"]);
-        let outputs: Vec<Vec<usize>> = case["outputs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| shape(&o["shape"]))
-            .collect();
-        let output_refs: Vec<&[usize]> = outputs.iter().map(Vec::as_slice).collect();
-        let mut net = RawModel::load(&model_bytes(model), &input_shape, &output_refs).unwrap();
-        let got = net
-            .run(&f32_file(case["input"]["file"].as_str().unwrap()))
-            .unwrap();
+        let got = run_case(case);
         for (output, values) in case["outputs"].as_array().unwrap().iter().zip(&got) {
             let want = f32_file(output["file"].as_str().unwrap());
             assert_eq!(values.len(), want.len());
@@ -267,18 +272,7 @@ fn native_tract_outputs_are_the_committed_ones() {
     let manifest = json("raw/manifest.json");
     for case in manifest.as_array().unwrap() {
         let model = case["model"].as_str().unwrap();
-        let input_shape = shape(&case["input"]["shape"]);
-        let outputs: Vec<Vec<usize>> = case["outputs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| shape(&o["shape"]))
-            .collect();
-        let output_refs: Vec<&[usize]> = outputs.iter().map(Vec::as_slice).collect();
-        let mut net = RawModel::load(&model_bytes(model), &input_shape, &output_refs).unwrap();
-        let got = net
-            .run(&f32_file(case["input"]["file"].as_str().unwrap()))
-            .unwrap();
+        let got = run_case(case);
         for (output, values) in case["outputs"].as_array().unwrap().iter().zip(&got) {
             let file = format!(
                 "tract/{model}.{}.{}.f32",
