@@ -11,11 +11,17 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod backoff;
+pub mod codec;
 mod error;
 mod message;
+mod signal;
 
+pub use backoff::Backoff;
+pub use codec::{Codec, CodecError, Decoded, Heartbeat, OfferPolicy};
 pub use error::{ErrorCode, ProtocolError};
 pub use message::{ClientMessage, IceServer, PeerInfo, ServerMessage};
+pub use signal::{IceCandidate, SdpKind, SessionDescription, SignalPayload};
 
 /// Longest accepted room name, peer name or peer id, in bytes.
 ///
