@@ -5,6 +5,8 @@
 pub mod error;
 mod js;
 pub mod media;
+pub mod rtc;
+pub mod signaling;
 
 pub use error::JsErrorInfo;
 pub use media::{devices, Camera, CameraConstraints, DeviceInfo, DeviceKind, MediaError};
