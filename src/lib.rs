@@ -2,14 +2,25 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod call;
 pub mod error;
 mod js;
+pub mod js_codec;
 pub mod media;
+pub mod room;
 pub mod rtc;
 pub mod signaling;
 
+pub use call::{Call, CallEvent, CallOptions};
 pub use error::JsErrorInfo;
+pub use js_codec::JsCodec;
 pub use media::{devices, Camera, CameraConstraints, DeviceInfo, DeviceKind, MediaError};
+pub use room::{LeaveReason, Room, RoomError, RoomEvent, RoomOptions};
+pub use rtc::{
+    DataChannelKind, DataMessage, IcePolicy, PeerConnection, PeerEvent, PeerOptions, PeerState,
+    RtcError, StatsSummary,
+};
+pub use signaling::{Signaling, SignalingError, SignalingEvent, SignalingOptions, SignalingState};
 
 /// The signaling protocol types, re-exported for apps that talk to the
 /// reference server directly.

@@ -6,6 +6,7 @@ mod bindings;
 mod peer;
 mod stats;
 
+pub(crate) use peer::replace_track_on;
 pub use peer::{
     DataChannelKind, DataMessage, IcePolicy, PeerConnection, PeerEvent, PeerOptions, PeerState,
     RtcError,

@@ -357,20 +357,7 @@ impl PeerConnection {
         track: Option<&MediaStreamTrack>,
     ) -> Result<(), RtcError> {
         self.inner.ensure_open()?;
-        let sender = self
-            .inner
-            .pc
-            .get_transceivers()
-            .iter()
-            .filter_map(|t| t.dyn_into::<RtcRtpTransceiver>().ok())
-            .filter(|t| !t.stopped())
-            .find(|t| t.receiver().track().kind() == kind)
-            .map(|t| t.sender())
-            .ok_or_else(|| RtcError::NoSender(kind.to_owned()))?;
-        JsFuture::from(sender.replace_track(track))
-            .await
-            .map(|_| ())
-            .map_err(|e| RtcError::Track(JsErrorInfo::from_js(&e)))
+        replace_track_on(&self.inner.pc, kind, track).await
     }
 
     /// Starts an ICE restart: the next offer carries fresh credentials.
@@ -444,17 +431,28 @@ impl PeerConnection {
     /// A summary of `getStats()`. Bitrates are measured against the previous
     /// call, so call it at a steady interval.
     pub async fn stats(&self) -> Result<StatsSummary, RtcError> {
-        self.inner.ensure_open()?;
-        let report = JsFuture::from(self.inner.pc.get_stats())
-            .await
-            .map_err(|e| RtcError::Negotiation {
-                step: "getStats",
-                info: JsErrorInfo::from_js(&e),
-            })?;
-        let previous = self.inner.previous_stats.borrow().clone();
-        let summary = StatsSummary::from_report(&report, previous.as_ref());
-        *self.inner.previous_stats.borrow_mut() = Some(summary.clone());
-        Ok(summary)
+        self.stats_detached().await
+    }
+
+    /// [`stats`](Self::stats) as a future that does not borrow `self`.
+    pub(crate) fn stats_detached(
+        &self,
+    ) -> impl std::future::Future<Output = Result<StatsSummary, RtcError>> + 'static {
+        let inner = Rc::clone(&self.inner);
+        async move {
+            inner.ensure_open()?;
+            let report =
+                JsFuture::from(inner.pc.get_stats())
+                    .await
+                    .map_err(|e| RtcError::Negotiation {
+                        step: "getStats",
+                        info: JsErrorInfo::from_js(&e),
+                    })?;
+            let previous = inner.previous_stats.borrow().clone();
+            let summary = StatsSummary::from_report(&report, previous.as_ref());
+            *inner.previous_stats.borrow_mut() = Some(summary.clone());
+            Ok(summary)
+        }
     }
 
     /// Closes the connection. Dropping does the same.
@@ -773,4 +771,24 @@ async fn run_ops(inner: Weak<Inner>, mut ops: UnboundedReceiver<Op>) {
             Op::Remote(payload) => inner.apply_remote(payload).await,
         }
     }
+}
+
+/// Swaps the track of the first live transceiver of `kind` on `pc`.
+pub(crate) async fn replace_track_on(
+    pc: &RtcPeerConnection,
+    kind: &str,
+    track: Option<&MediaStreamTrack>,
+) -> Result<(), RtcError> {
+    let sender = pc
+        .get_transceivers()
+        .iter()
+        .filter_map(|t| t.dyn_into::<RtcRtpTransceiver>().ok())
+        .filter(|t| !t.stopped())
+        .find(|t| t.receiver().track().kind() == kind)
+        .map(|t| t.sender())
+        .ok_or_else(|| RtcError::NoSender(kind.to_owned()))?;
+    JsFuture::from(sender.replace_track(track))
+        .await
+        .map(|_| ())
+        .map_err(|e| RtcError::Track(JsErrorInfo::from_js(&e)))
 }
