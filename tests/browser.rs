@@ -20,6 +20,9 @@ use web_sys::{
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+#[path = "browser/rtc.rs"]
+mod rtc;
+
 fn is_chromium() -> bool {
     web_sys::window()
         .and_then(|w| w.navigator().user_agent().ok())

@@ -221,6 +221,10 @@ pub enum PeerEvent {
 
 enum Op {
     Negotiate,
+    /// Offer if nothing was ever negotiated. Chromium fires no
+    /// `negotiationneeded` for pre-negotiated data channels, so a
+    /// connection with channels but no tracks would otherwise never start.
+    Kick,
     Remote(SignalPayload),
 }
 
@@ -293,6 +297,15 @@ impl PeerConnection {
             for kind in [DataChannelKind::Reliable, DataChannelKind::Unreliable] {
                 inner.open_channel(kind);
             }
+        }
+        if options.data_channels {
+            // Queued after a macrotask, so that a remote offer handed over
+            // right after creation is applied first and makes the kick moot.
+            let kick = inner.ops.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                gloo_timers::future::TimeoutFuture::new(0).await;
+                let _ = kick.unbounded_send(Op::Kick);
+            });
         }
         wasm_bindgen_futures::spawn_local(run_ops(Rc::downgrade(&inner), ops));
         Ok((Self { inner }, events))
@@ -768,6 +781,12 @@ async fn run_ops(inner: Weak<Inner>, mut ops: UnboundedReceiver<Op>) {
         }
         match op {
             Op::Negotiate => inner.negotiate().await,
+            Op::Kick => {
+                if inner.pc.local_description().is_none() && inner.pc.remote_description().is_none()
+                {
+                    inner.negotiate().await;
+                }
+            }
             Op::Remote(payload) => inner.apply_remote(payload).await,
         }
     }
