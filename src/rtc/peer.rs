@@ -237,6 +237,9 @@ struct Negotiation {
     offers_made: u32,
 }
 
+/// An event handler given to the browser, kept alive by its owner.
+type Handler = Closure<dyn FnMut(JsValue)>;
+
 struct Inner {
     pc: RtcPeerConnection,
     polite: bool,
@@ -245,8 +248,8 @@ struct Inner {
     ops: UnboundedSender<Op>,
     negotiation: RefCell<Negotiation>,
     channels: RefCell<Vec<(DataChannelKind, RtcDataChannel)>>,
-    closures: RefCell<Vec<Closure<dyn FnMut(JsValue)>>>,
-    channel_closures: RefCell<Vec<Closure<dyn FnMut(JsValue)>>>,
+    closures: RefCell<Vec<Handler>>,
+    channel_closures: RefCell<Vec<Handler>>,
     previous_stats: RefCell<Option<StatsSummary>>,
     closed: Cell<bool>,
 }

@@ -1,30 +1,51 @@
-//! The peerlens demo page: a camera preview and room presence against the
-//! reference server.
+//! The peerlens demo page: a mesh video room over the reference server, or
+//! over any signaling server the library has a codec for.
 //!
-//! It uses the library as any Rust web app would. Calls, effects and the
-//! grid of remote videos arrive with the pieces of the library that provide
-//! them.
+//! It uses the library as any Rust web app would. The URL configures it:
+//! - `room`, `name`: prefill the form; `autojoin=1` joins at once;
+//! - `signal`: the WebSocket URL (default: this server's `/ws`);
+//! - `codec`: `peerlens` (default), `relay` (with `role=sender|receiver`)
+//!   or `socketio` (with `socketio=` a JSON object of event and field
+//!   names, as `SocketIoConfig` reads it);
+//! - `peer`: a fixed peer id.
+//!
+//! Every tile carries its peer id, connection state and live stats as
+//! `data-` attributes, and every error event is listed with its name, so
+//! the end-to-end tests read what a user would see.
 
-use std::collections::BTreeMap;
+use std::{cell::RefCell, collections::BTreeMap, rc::Rc};
 
-use futures::{channel::mpsc, future::Either, SinkExt, StreamExt};
-use gloo_net::websocket::{futures::WebSocket, Message};
-use peerlens::{Camera, CameraConstraints};
-use peerlens_protocol::{ClientMessage, PeerInfo, ServerMessage};
-use wasm_bindgen::{closure::Closure, JsCast};
-use web_sys::{Document, HtmlInputElement, HtmlVideoElement};
+use futures::{channel::mpsc, StreamExt};
+use peerlens::{
+    protocol::{
+        codec::{PeerlensCodec, RelayCodec, RelayRole, SocketIoCodec, SocketIoConfig},
+        Codec,
+    },
+    Call, CallEvent, CallOptions, Camera, CameraConstraints, Room, RoomEvent, RoomOptions,
+    Signaling, SignalingOptions, SignalingState,
+};
+use wasm_bindgen::{closure::Closure, JsCast, JsValue};
+use web_sys::{
+    Document, Element, HtmlInputElement, HtmlVideoElement, MediaStream, UrlSearchParams,
+};
 
 fn main() {
     wasm_bindgen_futures::spawn_local(run());
 }
 
+#[derive(Clone)]
 struct Page {
     document: Document,
+    params: UrlSearchParams,
 }
 
 impl Page {
     fn element<T: JsCast>(&self, id: &str) -> Option<T> {
         self.document.get_element_by_id(id)?.dyn_into().ok()
+    }
+
+    fn param(&self, key: &str) -> Option<String> {
+        self.params.get(key).filter(|v| !v.is_empty())
     }
 
     fn status(&self, text: &str, is_error: bool) {
@@ -34,32 +55,121 @@ impl Page {
         }
     }
 
+    fn signaling_state(&self, state: &SignalingState) {
+        let label = match state {
+            SignalingState::Connecting { .. } => "connecting",
+            SignalingState::Open => "open",
+            SignalingState::Reconnecting { .. } => "reconnecting",
+            SignalingState::Closed => "closed",
+        };
+        if let Some(el) = self.document.get_element_by_id("signaling") {
+            el.set_text_content(Some(&format!("Signaling: {label}")));
+            let _ = el.set_attribute("data-state", label);
+        }
+    }
+
+    /// Appends an error event to the visible log.
+    fn log_error(&self, name: &str, message: &str) {
+        let (Some(log), Ok(item)) = (
+            self.document.get_element_by_id("log"),
+            self.document.create_element("li"),
+        ) else {
+            return;
+        };
+        let _ = item.set_attribute("data-name", name);
+        item.set_text_content(Some(&format!("{name}: {message}")));
+        let _ = log.append_child(&item);
+    }
+
     fn input(&self, id: &str) -> String {
         self.element::<HtmlInputElement>(id)
             .map(|i| i.value())
             .unwrap_or_default()
     }
 
-    fn render_peers(&self, peers: &BTreeMap<String, String>) {
-        let Some(list) = self.document.get_element_by_id("peers") else {
-            return;
-        };
-        list.set_inner_html("");
-        for (id, name) in peers {
-            if let Ok(item) = self.document.create_element("li") {
-                let label = if name.is_empty() {
-                    id.as_str()
-                } else {
-                    name.as_str()
-                };
-                item.set_text_content(Some(label));
-                let _ = list.append_child(&item);
-            }
+    fn set_input(&self, id: &str, value: &str) {
+        if let Some(input) = self.element::<HtmlInputElement>(id) {
+            input.set_value(value);
         }
     }
 }
 
-fn socket_url(page: &Page) -> Option<String> {
+/// The remote tiles, by peer id.
+struct Tiles {
+    page: Page,
+    tiles: BTreeMap<String, (Element, HtmlVideoElement, MediaStream)>,
+}
+
+impl Tiles {
+    fn ensure(
+        &mut self,
+        peer: &str,
+        name: &str,
+    ) -> Option<&(Element, HtmlVideoElement, MediaStream)> {
+        if !self.tiles.contains_key(peer) {
+            let document = &self.page.document;
+            let figure = document.create_element("figure").ok()?;
+            figure.set_class_name("tile");
+            let _ = figure.set_attribute("data-peer", peer);
+            let video: HtmlVideoElement = document.create_element("video").ok()?.dyn_into().ok()?;
+            video.set_autoplay(true);
+            let _ = video.set_attribute("playsinline", "");
+            let stream = MediaStream::new().ok()?;
+            video.set_src_object(Some(&stream));
+            let caption = document.create_element("figcaption").ok()?;
+            caption.set_text_content(Some(if name.is_empty() { peer } else { name }));
+            let _ = figure.append_child(&video);
+            let _ = figure.append_child(&caption);
+            if let Some(grid) = document.get_element_by_id("grid") {
+                let _ = grid.append_child(&figure);
+            }
+            self.tiles.insert(peer.to_owned(), (figure, video, stream));
+        }
+        self.tiles.get(peer)
+    }
+
+    fn add_track(&mut self, peer: &str, track: &web_sys::MediaStreamTrack) {
+        if let Some((_, video, stream)) = self.ensure(peer, "") {
+            stream.add_track(track);
+            // Re-attach so the element picks up a track added after play.
+            video.set_src_object(Some(stream));
+        }
+    }
+
+    fn set_state(&mut self, peer: &str, state: &str) {
+        if let Some((figure, _, _)) = self.ensure(peer, "") {
+            let _ = figure.set_attribute("data-state", state);
+        }
+    }
+
+    fn remove(&mut self, peer: &str) {
+        if let Some((figure, video, _)) = self.tiles.remove(peer) {
+            video.set_src_object(None);
+            figure.remove();
+        }
+    }
+
+    fn set_stats(&self, peer: &str, stats: &peerlens::StatsSummary) {
+        if let Some((figure, _, _)) = self.tiles.get(peer) {
+            let _ =
+                figure.set_attribute("data-audio-bytes", &stats.audio_bytes_received.to_string());
+            let _ = figure.set_attribute("data-frames", &stats.frames_decoded.to_string());
+            let _ = figure.set_attribute(
+                "title",
+                &format!(
+                    "in {:.0} kbit/s, out {:.0} kbit/s, rtt {}, loss {:.1}%, {} fps",
+                    stats.bitrate_in_bps / 1000.0,
+                    stats.bitrate_out_bps / 1000.0,
+                    stats.rtt_ms.map_or("-".into(), |ms| format!("{ms:.0} ms")),
+                    stats.loss_ratio * 100.0,
+                    stats.fps_in.map_or("-".into(), |f| format!("{f:.0}")),
+                ),
+            );
+        }
+    }
+}
+
+fn default_signal_url(page: &Page) -> Option<String> {
     let location = page.document.location()?;
     let scheme = if location.protocol().ok()? == "https:" {
         "wss"
@@ -69,15 +179,46 @@ fn socket_url(page: &Page) -> Option<String> {
     Some(format!("{scheme}://{}/ws", location.host().ok()?))
 }
 
+fn make_codec(page: &Page) -> Result<Box<dyn Codec>, String> {
+    match page.param("codec").as_deref().unwrap_or("peerlens") {
+        "peerlens" => Ok(Box::new(PeerlensCodec)),
+        "relay" => match page.param("role").as_deref() {
+            Some("sender") => Ok(Box::new(RelayCodec::new(RelayRole::Sender))),
+            Some("receiver") => Ok(Box::new(RelayCodec::new(RelayRole::Receiver))),
+            _ => Err("codec=relay needs role=sender or role=receiver".into()),
+        },
+        "socketio" => {
+            let config: SocketIoConfig = match page.param("socketio") {
+                Some(json) => serde_json::from_str(&json).map_err(|e| format!("socketio: {e}"))?,
+                None => SocketIoConfig::default(),
+            };
+            Ok(Box::new(SocketIoCodec::new(config)))
+        }
+        other => Err(format!("unknown codec {other:?}")),
+    }
+}
+
 async fn run() {
-    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+    let Some(window) = web_sys::window() else {
         return;
     };
-    let page = Page { document };
+    let Some(document) = window.document() else {
+        return;
+    };
+    let search = window.location().search().unwrap_or_default();
+    let Ok(params) = UrlSearchParams::new_with_str(&search) else {
+        return;
+    };
+    let page = Page { document, params };
+    for field in ["room", "name"] {
+        if let Some(value) = page.param(field) {
+            page.set_input(field, &value);
+        }
+    }
 
-    // The camera stays open for the page's lifetime: `_camera` lives as long
-    // as this task, which runs until the page closes.
-    let _camera = match Camera::open(&CameraConstraints::default().size(640, 480)).await {
+    // The camera stays open for the page's lifetime.
+    let camera = match Camera::open(&CameraConstraints::default().size(640, 480).audio(true)).await
+    {
         Ok(camera) => {
             if let Some(video) = page.element::<HtmlVideoElement>("local") {
                 video.set_src_object(Some(camera.stream()));
@@ -86,83 +227,184 @@ async fn run() {
             Some(camera)
         }
         Err(e) => {
+            page.log_error(e.name(), &e.to_string());
             page.status(&format!("Camera unavailable: {e}"), true);
             None
         }
     };
 
-    let (joins_tx, joins) = mpsc::unbounded::<(String, String)>();
+    let (joins_tx, mut joins) = mpsc::unbounded::<()>();
     let on_submit = Closure::<dyn FnMut(web_sys::Event)>::new({
-        let page = Page {
-            document: page.document.clone(),
-        };
+        let joins_tx = joins_tx.clone();
         move |event: web_sys::Event| {
             event.prevent_default();
-            let _ = joins_tx.unbounded_send((page.input("room"), page.input("name")));
+            let _ = joins_tx.unbounded_send(());
         }
     });
     if let Some(form) = page.document.get_element_by_id("join") {
         let _ = form.add_event_listener_with_callback("submit", on_submit.as_ref().unchecked_ref());
     }
-
-    let Some(url) = socket_url(&page) else {
-        page.status(
-            "Cannot work out the server address from this page's URL.",
-            true,
-        );
+    if page.param("autojoin").as_deref() == Some("1") {
+        let _ = joins_tx.unbounded_send(());
+    }
+    if joins.next().await.is_none() {
+        return;
+    }
+    if let Some(form) = page.element::<web_sys::HtmlElement>("join") {
+        let _ = form.set_attribute("hidden", "");
+    }
+    let stream = camera.as_ref().map(|c| c.stream().clone());
+    let Some(url) = page.param("signal").or_else(|| default_signal_url(&page)) else {
+        page.status("Cannot work out the signaling server's address.", true);
         return;
     };
-    let socket = match WebSocket::open(&url) {
-        Ok(socket) => socket,
+    let codec = match make_codec(&page) {
+        Ok(codec) => codec,
         Err(e) => {
-            page.status(&format!("Signaling server unreachable: {e}"), true);
+            page.status(&e, true);
             return;
         }
     };
-    let (mut to_server, from_server) = socket.split();
-    let mut events =
-        futures::stream::select(joins.map(Either::Left), from_server.map(Either::Right));
-    let mut peers = BTreeMap::new();
+    let (signaling, signaling_events) =
+        Signaling::connect(&url, codec, SignalingOptions::default());
+    let tiles = Rc::new(RefCell::new(Tiles {
+        page: page.clone(),
+        tiles: BTreeMap::new(),
+    }));
+    if signaling.has_rooms() {
+        run_room(&page, signaling, signaling_events, stream, tiles).await;
+    } else {
+        run_call(&page, signaling, signaling_events, stream, tiles).await;
+    }
+    drop(on_submit);
+    drop(camera);
+}
+
+async fn run_room(
+    page: &Page,
+    signaling: Signaling,
+    signaling_events: mpsc::UnboundedReceiver<peerlens::SignalingEvent>,
+    stream: Option<MediaStream>,
+    tiles: Rc<RefCell<Tiles>>,
+) {
+    let options = RoomOptions {
+        room: page.input("room"),
+        name: page.input("name"),
+        peer_id: page.param("peer"),
+        ..RoomOptions::default()
+    };
+    let (room, mut events) = match Room::join(signaling, signaling_events, options) {
+        Ok(joined) => joined,
+        Err(e) => {
+            page.status(&e.to_string(), true);
+            return;
+        }
+    };
+    if let Some(stream) = &stream {
+        if let Err(e) = room.publish(stream) {
+            page.log_error(e.name(), &e.to_string());
+        }
+    }
+    let room = Rc::new(room);
+    wasm_bindgen_futures::spawn_local(poll_stats(Rc::downgrade(&room), Rc::clone(&tiles)));
+    let _hooks = expose_room(&room);
     while let Some(event) = events.next().await {
+        let mut tiles = tiles.borrow_mut();
         match event {
-            Either::Left((room, name)) => {
-                let join = ClientMessage::Join {
-                    room,
-                    name,
-                    peer_id: None,
-                };
-                if to_server.send(Message::Text(join.to_json())).await.is_err() {
-                    page.status("Lost the connection to the signaling server.", true);
+            RoomEvent::Joined {
+                id,
+                peers,
+                rejoined,
+            } => {
+                let verb = if rejoined { "Rejoined" } else { "Joined" };
+                page.status(&format!("{verb} as {id}."), false);
+                for peer in peers {
+                    tiles.ensure(&peer.id, &peer.name);
                 }
             }
-            Either::Right(Ok(Message::Text(text))) => match ServerMessage::from_json(&text) {
-                Ok(ServerMessage::Welcome {
-                    id, peers: present, ..
-                }) => {
-                    peers = present.into_iter().map(|p| (p.id, p.name)).collect();
-                    page.status(&format!("Joined as {id}."), false);
-                    page.render_peers(&peers);
-                }
-                Ok(ServerMessage::PeerJoined {
-                    peer: PeerInfo { id, name },
-                }) => {
-                    peers.insert(id, name);
-                    page.render_peers(&peers);
-                }
-                Ok(ServerMessage::PeerLeft { id }) => {
-                    peers.remove(&id);
-                    page.render_peers(&peers);
-                }
-                Ok(ServerMessage::Error { message, .. }) => page.status(&message, true),
-                Ok(_) => {}
-                Err(e) => page.status(&format!("Unreadable message from the server: {e}"), true),
-            },
-            Either::Right(Ok(Message::Bytes(_))) => {}
-            Either::Right(Err(e)) => {
-                page.status(&format!("Signaling server unreachable: {e}"), true);
-                break;
+            RoomEvent::PeerJoined(peer) => {
+                tiles.ensure(&peer.id, &peer.name);
+            }
+            RoomEvent::PeerLeft { id, .. } => tiles.remove(&id),
+            RoomEvent::Track { peer, track, .. } => tiles.add_track(&peer, &track),
+            RoomEvent::PeerState { peer, state } => tiles.set_state(&peer, state.as_str()),
+            RoomEvent::Signaling(state) => page.signaling_state(&state),
+            RoomEvent::Data { .. } => {}
+            RoomEvent::Error(e) => page.log_error(e.name(), &e.to_string()),
+        }
+    }
+}
+
+/// `window.peerlensDemo`: hooks for the benchmark, which times an ICE
+/// restart from the page.
+///
+/// The returned closure must outlive the hook; the caller keeps it for as
+/// long as the room runs.
+fn expose_room(room: &Rc<Room>) -> Option<Closure<dyn FnMut() -> JsValue>> {
+    let window = web_sys::window()?;
+    let hooks = js_sys::Object::new();
+    let weak = Rc::downgrade(room);
+    let restart = Closure::<dyn FnMut() -> JsValue>::new(move || {
+        let Some(room) = weak.upgrade() else {
+            return JsValue::FALSE;
+        };
+        let ok = room.peers().iter().all(|p| room.restart_ice(&p.id).is_ok());
+        JsValue::from_bool(ok)
+    });
+    let _ = js_sys::Reflect::set(&hooks, &"restartIce".into(), restart.as_ref());
+    let _ = js_sys::Reflect::set(&window, &"peerlensDemo".into(), &hooks);
+    Some(restart)
+}
+
+async fn poll_stats(room: std::rc::Weak<Room>, tiles: Rc<RefCell<Tiles>>) {
+    let mut ticks = gloo_timers::future::IntervalStream::new(1000);
+    while ticks.next().await.is_some() {
+        let Some(room) = room.upgrade() else { break };
+        for peer in room.peers() {
+            if let Ok(stats) = room.stats(&peer.id).await {
+                tiles.borrow().set_stats(&peer.id, &stats);
             }
         }
     }
-    drop(on_submit);
+}
+
+async fn run_call(
+    page: &Page,
+    signaling: Signaling,
+    signaling_events: mpsc::UnboundedReceiver<peerlens::SignalingEvent>,
+    stream: Option<MediaStream>,
+    tiles: Rc<RefCell<Tiles>>,
+) {
+    let options = CallOptions {
+        stream,
+        ..CallOptions::default()
+    };
+    let (call, mut events) = match Call::start(signaling, signaling_events, options) {
+        Ok(started) => started,
+        Err(e) => {
+            page.status(&e.to_string(), true);
+            return;
+        }
+    };
+    let role = if call.is_offerer() {
+        "sender"
+    } else {
+        "receiver"
+    };
+    page.status(&format!("Calling as the {role}."), false);
+    while let Some(event) = events.next().await {
+        let mut tiles = tiles.borrow_mut();
+        match event {
+            CallEvent::Track { track, .. } => tiles.add_track("remote", &track),
+            CallEvent::State(state) => {
+                tiles.set_state("remote", state.as_str());
+                if state == peerlens::PeerState::Connected {
+                    page.status(&format!("Connected as the {role}."), false);
+                }
+            }
+            CallEvent::Signaling(state) => page.signaling_state(&state),
+            CallEvent::Error(e) => page.log_error(e.name(), &e.to_string()),
+        }
+    }
+    drop(call);
 }
