@@ -18,14 +18,30 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("firefox-esr", "browser tests in Firefox"),
     ("binaryen", "wasm-opt, which shrinks the release wasm"),
     ("gzip", "measuring the gzipped wasm size"),
+    // Debian's nodejs; NodeSource's nodejs package, which bundles npm,
+    // also satisfies it.
+    (
+        "nodejs",
+        "the npm `ws` relay server of the end-to-end tests, and npm",
+    ),
 ];
 
 /// npm packages (name, exact version, why), installed into [`node_dir`].
-const NPM_PACKAGES: &[(&str, &str, &str)] = &[(
-    "onnxruntime-web",
-    "1.30.0",
-    "the baseline of `cargo xtask bench vision`",
-)];
+const NPM_PACKAGES: &[(&str, &str, &str)] = &[
+    (
+        "onnxruntime-web",
+        "1.30.0",
+        "the baseline of `cargo xtask bench vision`",
+    ),
+    (
+        "ws",
+        "8.23.0",
+        "the sender/receiver relay server of the end-to-end tests",
+    ),
+];
+
+/// The pinned PyPI packages of the python-socketio test server.
+const PYTHON_REQUIREMENTS: &str = "tests/servers/requirements.txt";
 
 /// Which installed versions of a cargo-installed tool are acceptable.
 enum Wanted {
@@ -82,6 +98,7 @@ pub fn run() -> Result<()> {
         cargo_tool(&tool)?;
     }
     npm_packages()?;
+    python_venv()?;
     println!("setup: everything is installed");
     Ok(())
 }
@@ -314,4 +331,39 @@ fn npm_packages() -> Result<()> {
             .args(&missing)
             .current_dir(&dir),
     )
+}
+
+/// The virtualenv the python-socketio test server runs in.
+pub fn signal_venv() -> PathBuf {
+    node_dir().with_file_name("signal-venv")
+}
+
+/// Creates the virtualenv and installs the pinned requirements, unless the
+/// same requirements were installed before.
+fn python_venv() -> Result<()> {
+    let requirements_path = crate::root().join(PYTHON_REQUIREMENTS);
+    let requirements = std::fs::read_to_string(&requirements_path)
+        .map_err(|e| format!("cannot read {}: {e}", requirements_path.display()))?;
+    let venv = signal_venv();
+    let marker = venv.join("peerlens-requirements.txt");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(requirements.as_str())
+        && venv.join("bin/python").exists()
+    {
+        println!("setup: python venv for the Socket.IO test server present");
+        return Ok(());
+    }
+    println!(
+        "setup: python venv for the Socket.IO test server missing; creating {} (python-socketio, aiohttp)",
+        venv.display()
+    );
+    run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv)).map_err(|e| {
+        format!("{e}\n`python3 -m venv` failed; on Debian install python3-venv and run again")
+    })?;
+    run_cmd(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", "--disable-pip-version-check", "-r"])
+            .arg(&requirements_path),
+    )?;
+    std::fs::write(&marker, requirements)
+        .map_err(|e| format!("cannot write {}: {e}", marker.display()))
 }

@@ -186,7 +186,16 @@ pub fn run(args: &[String]) -> Result<()> {
     match built {
         Ok(()) => tally.tests(
             "end-to-end tests",
-            cargo().args(["test", "-p", "peerlens-e2e", "--no-fail-fast"]),
+            // One test at a time: each starts several Chromiums, and the
+            // machine has two cores.
+            cargo().args([
+                "test",
+                "-p",
+                "peerlens-e2e",
+                "--no-fail-fast",
+                "--",
+                "--test-threads=1",
+            ]),
         ),
         Err(e) => {
             eprintln!("{e}");

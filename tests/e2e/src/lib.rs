@@ -6,9 +6,13 @@
 //! process and session is torn down in `Drop`, also when a test fails.
 #![forbid(unsafe_code)]
 
+mod chaos;
+mod external;
 mod server;
 mod webdriver;
 
+pub use chaos::{ChaosServer, MALFORMED};
+pub use external::{cache_dir, ExternalServer};
 pub use server::TestServer;
 pub use webdriver::{Browser, Chromedriver, LogEntry};
 

@@ -44,24 +44,42 @@ impl Chromedriver {
 
     /// Opens headless Chromium with the fake camera and microphone.
     pub fn browser(&self) -> Browser {
+        self.browser_with(&[], &[])
+    }
+
+    /// Opens headless Chromium with the usual flags, minus `remove`, plus
+    /// `add`: to deny permissions or take the fake camera away.
+    pub fn browser_with(&self, add: &[&str], remove: &[&str]) -> Browser {
         let profile = std::env::temp_dir().join(format!(
             "peerlens-e2e-{}-{}",
             std::process::id(),
             free_port()
         ));
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+            "--autoplay-policy=no-user-gesture-required",
+        ]
+        .iter()
+        .filter(|flag| !remove.contains(flag))
+        .map(|flag| flag.to_string())
+        .collect();
+        args.extend(add.iter().map(|flag| flag.to_string()));
+        args.push(format!("--user-data-dir={}", profile.display()));
         let caps = json!({
             "capabilities": { "alwaysMatch": {
                 "browserName": "chrome",
                 "goog:chromeOptions": {
                     "binary": "/usr/bin/chromium",
-                    "args": [
-                        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                        "--disable-background-networking", "--disable-component-update",
-                        "--disable-sync", "--no-first-run",
-                        "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                        "--autoplay-policy=no-user-gesture-required",
-                        format!("--user-data-dir={}", profile.display()),
-                    ],
+                    "args": args,
                 },
                 "goog:loggingPrefs": { "browser": "ALL" },
                 "timeouts": { "pageLoad": 30000, "script": 30000 },
