@@ -162,6 +162,35 @@ fn media_devices() -> Result<MediaDevices, MediaError> {
         .map_err(|_| MediaError::Unsupported("navigator.mediaDevices is missing"))
 }
 
+/// Asks the user for a screen, window or tab to share (`getDisplayMedia`),
+/// with its audio if `audio` is set and the browser offers it.
+///
+/// The result is a [`Camera`] too: dropping it ends the share. Send its
+/// video track with `replace_track` to switch a call to screen sharing
+/// without renegotiating. Browsers only allow this from a user gesture.
+pub async fn display_media(audio: bool) -> Result<Camera, MediaError> {
+    let devices = media_devices()?;
+    let request = web_sys::DisplayMediaStreamConstraints::new();
+    request.set_video(&JsValue::TRUE);
+    request.set_audio(&JsValue::from_bool(audio));
+    let promise = devices
+        .get_display_media_with_constraints(&request)
+        .map_err(|e| MediaError::from_js(&e))?;
+    let stream = JsFuture::from(promise)
+        .await
+        .map_err(|e| MediaError::from_js(&e))?;
+    let stream = stream.dyn_into::<MediaStream>().map_err(|other| {
+        MediaError::Other(JsErrorInfo {
+            name: "TypeError".into(),
+            message: format!("getDisplayMedia resolved to {other:?}, not a MediaStream"),
+        })
+    })?;
+    Ok(Camera {
+        stream,
+        stop_on_drop: true,
+    })
+}
+
 /// An open camera stream, with the microphone if it was asked for.
 ///
 /// Dropping a `Camera` stops its tracks, which turns the camera light off.

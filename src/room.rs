@@ -366,6 +366,17 @@ impl Room {
         Ok(())
     }
 
+    /// The `RTCPeerConnection` to one member, for what the room does not
+    /// cover. Closing it is the room's job.
+    pub fn raw_connection(&self, peer: &str) -> Option<web_sys::RtcPeerConnection> {
+        let state = self.shared.state.borrow();
+        state
+            .members
+            .get(peer)
+            .and_then(|m| m.connection.as_ref())
+            .map(|c| c.as_raw().clone())
+    }
+
     /// Restarts ICE towards one member.
     pub fn restart_ice(&self, peer: &str) -> Result<(), RoomError> {
         let state = self.shared.state.borrow();

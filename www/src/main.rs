@@ -265,6 +265,7 @@ async fn run() {
             return;
         }
     };
+    let started = now();
     let (signaling, signaling_events) =
         Signaling::connect(&url, codec, SignalingOptions::default());
     let tiles = Rc::new(RefCell::new(Tiles {
@@ -272,7 +273,7 @@ async fn run() {
         tiles: BTreeMap::new(),
     }));
     if signaling.has_rooms() {
-        run_room(&page, signaling, signaling_events, stream, tiles).await;
+        run_room(&page, signaling, signaling_events, stream, tiles, started).await;
     } else {
         run_call(&page, signaling, signaling_events, stream, tiles).await;
     }
@@ -286,7 +287,9 @@ async fn run_room(
     signaling_events: mpsc::UnboundedReceiver<peerlens::SignalingEvent>,
     stream: Option<MediaStream>,
     tiles: Rc<RefCell<Tiles>>,
+    started: f64,
 ) {
+    let mut timed = false;
     let options = RoomOptions {
         room: page.input("room"),
         name: page.input("name"),
@@ -326,7 +329,13 @@ async fn run_room(
                 tiles.ensure(&peer.id, &peer.name);
             }
             RoomEvent::PeerLeft { id, .. } => tiles.remove(&id),
-            RoomEvent::Track { peer, track, .. } => tiles.add_track(&peer, &track),
+            RoomEvent::Track { peer, track, .. } => {
+                tiles.add_track(&peer, &track);
+                if !timed && track.kind() == "video" {
+                    timed = true;
+                    time_first_frame(peer, started);
+                }
+            }
             RoomEvent::PeerState { peer, state } => tiles.set_state(&peer, state.as_str()),
             RoomEvent::Signaling(state) => page.signaling_state(&state),
             RoomEvent::Data { .. } => {}
@@ -335,25 +344,122 @@ async fn run_room(
     }
 }
 
-/// `window.peerlensDemo`: hooks for the benchmark, which times an ICE
-/// restart from the page.
+/// `window.peerlensDemo`: hooks for `cargo xtask bench rtc`.
+///
+/// - `firstFrameMs`: from the start of joining to the first remote video
+///   frame, set once that frame is shown;
+/// - `restartIce()`: restarts ICE towards the first peer and resolves with
+///   the milliseconds until the first frame after the restart completed.
 ///
 /// The returned closure must outlive the hook; the caller keeps it for as
 /// long as the room runs.
-fn expose_room(room: &Rc<Room>) -> Option<Closure<dyn FnMut() -> JsValue>> {
+fn expose_room(room: &Rc<Room>) -> Option<Closure<dyn FnMut() -> js_sys::Promise>> {
     let window = web_sys::window()?;
-    let hooks = js_sys::Object::new();
+    let hooks = js_sys::Reflect::get(&window, &"peerlensDemo".into())
+        .ok()
+        .filter(|v| v.is_object())
+        .unwrap_or_else(|| js_sys::Object::new().into());
     let weak = Rc::downgrade(room);
-    let restart = Closure::<dyn FnMut() -> JsValue>::new(move || {
-        let Some(room) = weak.upgrade() else {
-            return JsValue::FALSE;
-        };
-        let ok = room.peers().iter().all(|p| room.restart_ice(&p.id).is_ok());
-        JsValue::from_bool(ok)
+    let restart = Closure::<dyn FnMut() -> js_sys::Promise>::new(move || {
+        let weak = weak.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let room = weak.upgrade().ok_or("the room is gone")?;
+            let peer = room
+                .peers()
+                .first()
+                .map(|p| p.id.clone())
+                .ok_or("no peer")?;
+            let pc = room.raw_connection(&peer).ok_or("no connection")?;
+            let ufrag = |pc: &web_sys::RtcPeerConnection| {
+                pc.local_description().map(|d| {
+                    d.sdp()
+                        .lines()
+                        .find(|l| l.starts_with("a=ice-ufrag:"))
+                        .unwrap_or_default()
+                        .to_owned()
+                })
+            };
+            let before = ufrag(&pc);
+            let start = now();
+            room.restart_ice(&peer).map_err(|e| e.to_string())?;
+            drop(room);
+            loop {
+                gloo_timers::future::TimeoutFuture::new(2).await;
+                let connected = matches!(
+                    pc.ice_connection_state(),
+                    web_sys::RtcIceConnectionState::Connected
+                        | web_sys::RtcIceConnectionState::Completed
+                );
+                if ufrag(&pc) != before
+                    && pc.signaling_state() == web_sys::RtcSignalingState::Stable
+                    && connected
+                {
+                    break;
+                }
+                if now() - start > 20_000.0 {
+                    return Err("the ICE restart did not complete in 20 s".into());
+                }
+            }
+            let video = tile_video(&peer).ok_or("no tile")?;
+            next_frame(&video).await;
+            Ok(JsValue::from_f64(now() - start))
+        })
     });
     let _ = js_sys::Reflect::set(&hooks, &"restartIce".into(), restart.as_ref());
     let _ = js_sys::Reflect::set(&window, &"peerlensDemo".into(), &hooks);
     Some(restart)
+}
+
+fn now() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
+fn tile_video(peer: &str) -> Option<HtmlVideoElement> {
+    let document = web_sys::window()?.document()?;
+    document
+        .query_selector(&format!("#grid figure[data-peer=\"{peer}\"] video"))
+        .ok()??
+        .dyn_into()
+        .ok()
+}
+
+/// Resolves at the next frame the element presents
+/// (`requestVideoFrameCallback`).
+async fn next_frame(video: &HtmlVideoElement) {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        if let Ok(request) = js_sys::Reflect::get(video, &"requestVideoFrameCallback".into()) {
+            if let Some(request) = request.dyn_ref::<js_sys::Function>() {
+                let _ = request.call1(video, &resolve);
+            }
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+/// Records `window.peerlensDemo.firstFrameMs` at the first remote frame.
+fn time_first_frame(peer: String, started: f64) {
+    wasm_bindgen_futures::spawn_local(async move {
+        // The tile's video exists once its first track arrived.
+        let Some(video) = tile_video(&peer) else {
+            return;
+        };
+        next_frame(&video).await;
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let hooks = js_sys::Reflect::get(&window, &"peerlensDemo".into())
+            .ok()
+            .filter(|v| v.is_object())
+            .unwrap_or_else(|| js_sys::Object::new().into());
+        let _ = js_sys::Reflect::set(
+            &hooks,
+            &"firstFrameMs".into(),
+            &JsValue::from_f64(now() - started),
+        );
+        let _ = js_sys::Reflect::set(&window, &"peerlensDemo".into(), &hooks);
+    });
 }
 
 async fn poll_stats(room: std::rc::Weak<Room>, tiles: Rc<RefCell<Tiles>>) {

@@ -12,7 +12,8 @@ use crate::{
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("vision") => vision(),
-        _ => Err("usage: cargo xtask bench vision".into()),
+        Some("rtc") => rtc(),
+        _ => Err("usage: cargo xtask bench vision|rtc".into()),
     }
 }
 
@@ -131,5 +132,42 @@ fn vision() -> Result<()> {
             .arg(&dir)
             .arg(raw.to_string())
             .arg(gz.to_string()),
+    )
+}
+
+/// `bench rtc`: the demo (trunk release build) next to the raw-JS baseline
+/// page, served by the reference server; the driver times join to first
+/// remote frame for both, and ICE-restart recovery for peerlens.
+fn rtc() -> Result<()> {
+    setup::run()?;
+    crate::demo::build_www()?;
+    let dir = target_dir().join("bench/rtc");
+    if dir.exists() {
+        fs::remove_dir_all(&dir).map_err(|e| format!("cannot clear {}: {e}", dir.display()))?;
+    }
+    let dist = root().join("www/dist");
+    for entry in fs::read_dir(&dist).map_err(|e| format!("cannot read {}: {e}", dist.display()))? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        copy(&entry.path(), &dir.join(entry.file_name()))?;
+    }
+    copy(
+        &root().join("xtask/bench/rtc/baseline.html"),
+        &dir.join("baseline.html"),
+    )?;
+    println!("\n== running the rtc benchmark in headless Chromium (a few minutes)");
+    run_cmd(
+        cargo()
+            .args([
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "peerlens-e2e",
+                "--bin",
+                "bench",
+                "--",
+                "rtc",
+            ])
+            .arg(&dir),
     )
 }

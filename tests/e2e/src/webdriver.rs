@@ -154,6 +154,17 @@ impl Browser {
         response["value"].clone()
     }
 
+    /// Runs `script` as an async function body: it calls its last argument
+    /// with the result.
+    pub fn execute_async(&self, script: &str) -> Value {
+        let response = post(
+            &format!("{}/execute/async", self.session),
+            &json!({ "script": script, "args": [] }),
+        )
+        .unwrap_or_else(|e| panic!("execute_async {script:?}: {e}"));
+        response["value"].clone()
+    }
+
     /// Console messages logged since the last call (chromedriver's log
     /// endpoint).
     pub fn console(&self) -> Vec<LogEntry> {

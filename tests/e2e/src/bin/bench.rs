@@ -2,6 +2,7 @@
 //! the xtask assembled, runs it in headless Chromium, and prints a table.
 //!
 //! `bench vision DIR WASM_BYTES WASM_GZ_BYTES`
+//! `bench rtc DIR`
 
 use std::{
     path::PathBuf,
@@ -16,8 +17,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("vision") if args.len() == 4 => vision(PathBuf::from(&args[1]), &args[2], &args[3]),
+        Some("rtc") if args.len() == 2 => rtc(PathBuf::from(&args[1])),
         _ => {
-            eprintln!("usage: bench vision DIR WASM_BYTES WASM_GZ_BYTES");
+            eprintln!("usage: bench vision DIR WASM_BYTES WASM_GZ_BYTES | bench rtc DIR");
             std::process::exit(2);
         }
     }
@@ -149,4 +151,111 @@ fn vision(dir: PathBuf, wasm_bytes: &str, wasm_gz_bytes: &str) {
         mb(wasm_bytes),
         mb(wasm_gz_bytes)
     );
+}
+
+/// Rounds per page kind in `bench rtc`.
+const RTC_ROUNDS: usize = 7;
+
+/// Polls a numeric page value until it is set.
+fn page_number(browser: &peerlens_e2e::Browser, expr: &str, what: &str) -> f64 {
+    wait_for(what, Duration::from_secs(60), || {
+        browser
+            .execute(&format!(
+                "try {{ return {expr}; }} catch (e) {{ return null; }}"
+            ))
+            .as_f64()
+    })
+}
+
+/// One join: `host` is in the room already, `guest` joins; returns the
+/// guest's join-to-first-remote-frame time in ms.
+fn join_round(
+    host: &peerlens_e2e::Browser,
+    guest: &peerlens_e2e::Browser,
+    base: &str,
+    peerlens: bool,
+    round: usize,
+) -> f64 {
+    let room = format!("{}-{round}", if peerlens { "pl" } else { "js" });
+    if peerlens {
+        host.goto(&format!("{base}/?room={room}&name=host&autojoin=1"));
+        wait_for("the host to join", Duration::from_secs(60), || {
+            host.execute("return document.getElementById('status').textContent")
+                .as_str()
+                .is_some_and(|s| s.starts_with("Joined as"))
+                .then_some(())
+        });
+        guest.goto(&format!("{base}/?room={room}&name=guest&autojoin=1"));
+        page_number(
+            guest,
+            "window.peerlensDemo.firstFrameMs",
+            "peerlens's first frame",
+        )
+    } else {
+        host.goto(&format!("{base}/baseline.html?room={room}&name=host"));
+        page_number(
+            host,
+            "window.bench.welcomeMs",
+            "the baseline host's welcome",
+        );
+        guest.goto(&format!("{base}/baseline.html?room={room}&name=guest"));
+        page_number(
+            guest,
+            "window.bench.joinToFrameMs",
+            "the baseline's first frame",
+        )
+    }
+}
+
+fn rtc(dir: PathBuf) {
+    let server = TestServer::start(Some(dir));
+    let base = server.http_url();
+    let driver = Chromedriver::start();
+    let host = driver.browser();
+    let guest = driver.browser();
+    let mut baseline = Vec::new();
+    let mut ours = Vec::new();
+    let mut restarts = Vec::new();
+    // A warm-up round of each, not counted: the first page load compiles
+    // the wasm and warms the camera.
+    join_round(&host, &guest, &base, false, 100);
+    join_round(&host, &guest, &base, true, 100);
+    for round in 0..RTC_ROUNDS {
+        // Interleaved, so drift in machine load hits both alike.
+        baseline.push(join_round(&host, &guest, &base, false, round));
+        ours.push(join_round(&host, &guest, &base, true, round));
+        let restart: Value = guest.execute_async(
+            "const done = arguments[arguments.length - 1];
+             window.peerlensDemo.restartIce().then(ms => done(ms), e => done('error: ' + e));",
+        );
+        match restart.as_f64() {
+            Some(ms) => restarts.push(ms),
+            None => panic!("ICE restart failed: {restart}"),
+        }
+    }
+    let (b, o, r) = (
+        median(baseline.clone()),
+        median(ours.clone()),
+        median(restarts.clone()),
+    );
+    let list = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!();
+    println!("rtc benchmark: headless Chromium, loopback, {RTC_ROUNDS} interleaved rounds");
+    println!();
+    println!("| measure | raw JS baseline | peerlens | peerlens / baseline | target |");
+    println!("|---|---:|---:|---:|---|");
+    println!(
+        "| join → first remote frame, median ms | {b:.0} | {o:.0} | {:.2}x | ≤ 1.2x |",
+        o / b
+    );
+    println!("| ICE restart → first frame after it, median ms | – | {r:.0} | – | ≤ 2000 ms |");
+    println!();
+    println!("rounds, baseline join ms: {}", list(&baseline));
+    println!("rounds, peerlens join ms: {}", list(&ours));
+    println!("rounds, peerlens ICE restart ms: {}", list(&restarts));
 }
