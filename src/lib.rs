@@ -6,6 +6,8 @@ pub mod call;
 pub mod error;
 mod js;
 pub mod js_codec;
+#[cfg(feature = "vision")]
+mod js_vision;
 pub mod media;
 pub mod room;
 pub mod rtc;
@@ -25,5 +27,7 @@ pub use signaling::{Signaling, SignalingError, SignalingEvent, SignalingOptions,
 /// The signaling protocol types, re-exported for apps that talk to the
 /// reference server directly.
 pub use peerlens_protocol as protocol;
-/// The portable vision crate, re-exported for apps that run it themselves.
+/// The portable vision crate, re-exported for apps that run it themselves
+/// (with the `vision` feature, on by default).
+#[cfg(feature = "vision")]
 pub use peerlens_vision as vision;

@@ -220,7 +220,8 @@ pub enum PeerEvent {
 }
 
 enum Op {
-    Negotiate,
+    /// `negotiationneeded` fired during the given negotiation round.
+    Negotiate(u32),
     /// Offer if nothing was ever negotiated. Chromium fires no
     /// `negotiationneeded` for pre-negotiated data channels, so a
     /// connection with channels but no tracks would otherwise never start.
@@ -251,6 +252,8 @@ struct Inner {
     closures: RefCell<Vec<Handler>>,
     channel_closures: RefCell<Vec<Handler>>,
     previous_stats: RefCell<Option<StatsSummary>>,
+    /// Completed offer/answer exchanges.
+    rounds: Rc<Cell<u32>>,
     closed: Cell<bool>,
 }
 
@@ -293,6 +296,7 @@ impl PeerConnection {
             closures: RefCell::default(),
             channel_closures: RefCell::default(),
             previous_stats: RefCell::default(),
+            rounds: Rc::default(),
             closed: Cell::new(false),
         });
         inner.install_handlers();
@@ -510,8 +514,9 @@ impl Inner {
         let mut closures = self.closures.borrow_mut();
 
         let ops = self.ops.clone();
+        let rounds = Rc::clone(&self.rounds);
         let on_negotiation = Closure::<dyn FnMut(JsValue)>::new(move |_| {
-            let _ = ops.unbounded_send(Op::Negotiate);
+            let _ = ops.unbounded_send(Op::Negotiate(rounds.get()));
         });
         pc.set_onnegotiationneeded(Some(on_negotiation.as_ref().unchecked_ref()));
         closures.push(on_negotiation);
@@ -744,11 +749,23 @@ impl Inner {
                 }));
                 return;
             }
+            self.finish_round();
             self.send_local_description();
+        } else {
+            self.finish_round();
         }
         let candidates = std::mem::take(&mut self.negotiation.borrow_mut().pending_candidates);
         for candidate in candidates {
             self.add_candidate(candidate).await;
+        }
+    }
+
+    /// Counts a completed exchange. Runs right after the await that made the
+    /// state stable, before the `negotiationneeded` the browser may fire at
+    /// the end of the round, so that event counts for the new round.
+    fn finish_round(&self) {
+        if self.signaling_stable() {
+            self.rounds.set(self.rounds.get().wrapping_add(1));
         }
     }
 
@@ -783,7 +800,14 @@ async fn run_ops(inner: Weak<Inner>, mut ops: UnboundedReceiver<Op>) {
             break;
         }
         match op {
-            Op::Negotiate => inner.negotiate().await,
+            Op::Negotiate(round) => {
+                // A round that completed since the event fired may have
+                // covered what it asked for; the browser fires again at the
+                // end of a round if anything is still unnegotiated.
+                if round == inner.rounds.get() {
+                    inner.negotiate().await;
+                }
+            }
             Op::Kick => {
                 if inner.pc.local_description().is_none() && inner.pc.remote_description().is_none()
                 {

@@ -115,7 +115,6 @@ impl Tiles {
             video.set_autoplay(true);
             let _ = video.set_attribute("playsinline", "");
             let stream = MediaStream::new().ok()?;
-            video.set_src_object(Some(&stream));
             let caption = document.create_element("figcaption").ok()?;
             caption.set_text_content(Some(if name.is_empty() { peer } else { name }));
             let _ = figure.append_child(&video);
@@ -128,11 +127,30 @@ impl Tiles {
         self.tiles.get(peer)
     }
 
-    fn add_track(&mut self, peer: &str, track: &web_sys::MediaStreamTrack) {
-        if let Some((_, video, stream)) = self.ensure(peer, "") {
-            stream.add_track(track);
-            // Re-attach so the element picks up a track added after play.
-            video.set_src_object(Some(stream));
+    /// Shows a remote track. The track's own remote stream is attached once,
+    /// so the element does not reload for the second track; a track with no
+    /// stream joins the tile's own.
+    fn add_track(
+        &mut self,
+        peer: &str,
+        track: &web_sys::MediaStreamTrack,
+        streams: &[MediaStream],
+    ) {
+        if let Some((_, video, own)) = self.ensure(peer, "") {
+            let stream = match streams.first() {
+                Some(remote) => remote.clone(),
+                None => {
+                    own.add_track(track);
+                    own.clone()
+                }
+            };
+            let attached = video
+                .src_object()
+                .and_then(|s| s.dyn_into::<MediaStream>().ok())
+                .is_some_and(|s| s.id() == stream.id());
+            if !attached {
+                video.set_src_object(Some(&stream));
+            }
         }
     }
 
@@ -329,8 +347,12 @@ async fn run_room(
                 tiles.ensure(&peer.id, &peer.name);
             }
             RoomEvent::PeerLeft { id, .. } => tiles.remove(&id),
-            RoomEvent::Track { peer, track, .. } => {
-                tiles.add_track(&peer, &track);
+            RoomEvent::Track {
+                peer,
+                track,
+                streams,
+            } => {
+                tiles.add_track(&peer, &track, &streams);
                 if !timed && track.kind() == "video" {
                     timed = true;
                     time_first_frame(peer, started);
@@ -501,7 +523,7 @@ async fn run_call(
     while let Some(event) = events.next().await {
         let mut tiles = tiles.borrow_mut();
         match event {
-            CallEvent::Track { track, .. } => tiles.add_track("remote", &track),
+            CallEvent::Track { track, streams } => tiles.add_track("remote", &track, &streams),
             CallEvent::State(state) => {
                 tiles.set_state("remote", state.as_str());
                 if state == peerlens::PeerState::Connected {
