@@ -188,6 +188,7 @@ impl Shared {
             ice_servers: self.options.ice_servers.clone(),
             ice_transport_policy: self.options.ice_transport_policy,
             data_channels: self.options.data_channels,
+            initiator: self.signaling.offer_policy() != OfferPolicy::RemoteOnly,
         };
         match PeerConnection::new(options) {
             Ok((pc, events)) => {

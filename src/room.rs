@@ -434,7 +434,9 @@ impl Shared {
 
     /// Creates the connection to `peer` if it has none. Returns false when
     /// the mesh is full.
-    fn connect(self: &Rc<Self>, peer: &str) -> bool {
+    ///
+    /// `initiator`: this side is the newcomer and starts the negotiation.
+    fn connect(self: &Rc<Self>, peer: &str, initiator: bool) -> bool {
         let mut state = self.state.borrow_mut();
         let has_live = state
             .members
@@ -466,6 +468,7 @@ impl Shared {
             ice_servers,
             ice_transport_policy: state.options.ice_transport_policy,
             data_channels: state.options.data_channels,
+            initiator,
         };
         let (pc, events) = match PeerConnection::new(options) {
             Ok(created) => created,
@@ -558,7 +561,7 @@ impl Shared {
                     rejoined,
                 });
                 for peer in &peers {
-                    self.connect(&peer.id);
+                    self.connect(&peer.id, true);
                 }
                 if rejoined {
                     self.restart_broken();
@@ -595,7 +598,7 @@ impl Shared {
             ServerMessage::PeerLeft { id } => self.remove(&id, LeaveReason::Left),
             ServerMessage::Signal { from, data } => match SignalPayload::from_value(&data) {
                 Ok(payload) => {
-                    if self.connect(&from) {
+                    if self.connect(&from, false) {
                         let state = self.state.borrow();
                         if let Some(pc) =
                             state.members.get(&from).and_then(|m| m.connection.as_ref())

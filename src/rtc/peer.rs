@@ -56,6 +56,11 @@ pub struct PeerOptions {
     /// Open the reliable and the unreliable data channel. Both ends must
     /// agree, since the channels are pre-negotiated with fixed ids.
     pub data_channels: bool,
+    /// This side makes the first offer. Exactly one side should be the
+    /// initiator: the other waits for that offer, answers with its own
+    /// tracks where they fit, and offers afterwards for the rest. Later
+    /// renegotiations may start on either side.
+    pub initiator: bool,
 }
 
 impl Default for PeerOptions {
@@ -66,6 +71,7 @@ impl Default for PeerOptions {
             ice_servers: Vec::new(),
             ice_transport_policy: IcePolicy::All,
             data_channels: true,
+            initiator: true,
         }
     }
 }
@@ -244,6 +250,7 @@ type Handler = Closure<dyn FnMut(JsValue)>;
 struct Inner {
     pc: RtcPeerConnection,
     polite: bool,
+    initiator: bool,
     policy: OfferPolicy,
     events: UnboundedSender<PeerEvent>,
     ops: UnboundedSender<Op>,
@@ -288,6 +295,7 @@ impl PeerConnection {
         let inner = Rc::new(Inner {
             pc,
             polite: options.polite,
+            initiator: options.initiator,
             policy: options.offer_policy,
             events: events_tx,
             ops: ops_tx,
@@ -305,7 +313,7 @@ impl PeerConnection {
                 inner.open_channel(kind);
             }
         }
-        if options.data_channels {
+        if options.data_channels && options.initiator {
             // Queued after a macrotask, so that a remote offer handed over
             // right after creation is applied first and makes the kick moot.
             let kick = inner.ops.clone();
@@ -664,6 +672,14 @@ impl Inner {
         // The browser fires the event again once back in stable if the
         // negotiation is still needed.
         if !self.signaling_stable() {
+            return;
+        }
+        // Only the initiator makes the first offer. When both sides' first
+        // offers collide on a connection whose only m-line is the data
+        // channel, Chromium 156's polite side gathers no candidates after
+        // rolling its offer back, and ICE never leaves `new`. The browser
+        // fires again after the first exchange if anything is left over.
+        if !self.initiator && self.pc.remote_description().is_none() {
             return;
         }
         if let Err(e) = JsFuture::from(set_local_description_implicit(&self.pc)).await {
