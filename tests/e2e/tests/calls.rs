@@ -415,3 +415,36 @@ fn camera_errors_are_typed() {
         assert!(text(&browser, "#status").starts_with("Camera unavailable"));
     }
 }
+
+#[test]
+fn a_peer_whose_connection_fails_is_removed_within_five_seconds() {
+    let server = TestServer::start(Some(demo_dist()));
+    let driver = Chromedriver::start();
+    let stays = driver.browser();
+    let vanishes = driver.browser();
+    for (name, browser) in [("stays", &stays), ("vanishes", &vanishes)] {
+        browser.goto(&format!(
+            "{}/?room=fail&name={name}&peer={name}&autojoin=1",
+            server.http_url()
+        ));
+    }
+    wait_for_videos(&stays, "stays", 1, Duration::from_secs(60));
+    // Without the server nobody can say that the peer left: only the
+    // connection failing can trigger the cleanup.
+    server.kill();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(tiles(&stays).len(), 1, "a dropped socket removes no one");
+    drop(vanishes);
+    let failed_at = wait_for("the connection to fail", Duration::from_secs(90), || {
+        let state = stays.execute(
+            "const f = document.querySelector('#grid figure[data-peer=\"vanishes\"]'); return f ? f.dataset.state : 'gone';",
+        );
+        matches!(state.as_str(), Some("failed" | "gone")).then(Instant::now)
+    });
+    wait_for(
+        "the failed peer's tile to go",
+        Duration::from_secs(5),
+        || tiles(&stays).is_empty().then_some(()),
+    );
+    assert!(failed_at.elapsed() <= Duration::from_secs(5));
+}
