@@ -6,21 +6,62 @@
 
 use std::{
     collections::HashMap,
-    sync::{Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard},
+    time::SystemTime,
 };
 
 use peerlens_protocol::{ErrorCode, IceServer, PeerInfo, ServerMessage};
 use rand::{distr::Alphanumeric, Rng};
 use serde_json::Value;
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::{
+    mpsc::{self, error::TrySendError},
+    Notify,
+};
 
-/// Where a member's outgoing frames go: its session's writer task.
-pub type Outbox = UnboundedSender<String>;
+use crate::turn::TurnConfig;
+
+/// Where a member's outgoing frames go: its session's writer task, through
+/// a bounded queue. A member that does not read fast enough to keep its
+/// queue from filling is told to close ([`Outbox::overflowed`]) rather than
+/// allowed to grow the server's memory.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    tx: mpsc::Sender<String>,
+    overflow: Arc<Notify>,
+}
+
+impl Outbox {
+    /// A queue of `capacity` frames and its receiving end.
+    pub fn new(capacity: usize) -> (Self, mpsc::Receiver<String>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (
+            Self {
+                tx,
+                overflow: Arc::new(Notify::new()),
+            },
+            rx,
+        )
+    }
+
+    /// Queues a frame; on a full queue, signals the overflow instead.
+    pub fn send(&self, frame: String) {
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(frame) {
+            self.overflow.notify_one();
+        }
+    }
+
+    /// Completes when a frame could not be queued because the reader fell
+    /// too far behind.
+    pub async fn overflowed(&self) {
+        self.overflow.notified().await;
+    }
+}
 
 /// All rooms of one server process.
 pub struct Hub {
     room_cap: usize,
     ice_servers: Vec<IceServer>,
+    turn: Option<TurnConfig>,
     state: Mutex<State>,
 }
 
@@ -52,8 +93,15 @@ impl Hub {
         Self {
             room_cap,
             ice_servers,
+            turn: None,
             state: Mutex::default(),
         }
+    }
+
+    /// Hands out TURN credentials in every `welcome`.
+    pub fn with_turn(mut self, turn: Option<TurnConfig>) -> Self {
+        self.turn = turn;
+        self
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -95,15 +143,19 @@ impl Hub {
             name: name.to_owned(),
         };
         let members = state.rooms.entry(room.to_owned()).or_default();
+        let mut ice_servers = self.ice_servers.clone();
+        if let Some(turn) = &self.turn {
+            ice_servers.push(turn.credentials(&id, SystemTime::now()));
+        }
         let welcome = ServerMessage::Welcome {
             id: id.clone(),
             peers: members.iter().map(|m| m.info.clone()).collect(),
-            ice_servers: self.ice_servers.clone(),
+            ice_servers,
         };
-        let _ = outbox.send(welcome.to_json());
+        outbox.send(welcome.to_json());
         let joined = ServerMessage::PeerJoined { peer: info.clone() }.to_json();
         for member in members.iter() {
-            let _ = member.outbox.send(joined.clone());
+            member.outbox.send(joined.clone());
         }
         members.push(Member { info, outbox });
         state.rooms_by_peer.insert(id.clone(), room.to_owned());
@@ -123,7 +175,7 @@ impl Hub {
         members.retain(|m| m.info.id != id);
         let left = ServerMessage::PeerLeft { id: id.to_owned() }.to_json();
         for member in members.iter() {
-            let _ = member.outbox.send(left.clone());
+            member.outbox.send(left.clone());
         }
         if members.is_empty() {
             state.rooms.remove(&room);
@@ -150,7 +202,7 @@ impl Hub {
             from: from.to_owned(),
             data,
         };
-        let _ = target.outbox.send(frame.to_json());
+        target.outbox.send(frame.to_json());
         Ok(())
     }
 
@@ -171,11 +223,15 @@ fn random_id() -> String {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+    use tokio::sync::mpsc::Receiver;
 
     use super::*;
 
-    fn drain(rx: &mut UnboundedReceiver<String>) -> Vec<ServerMessage> {
+    fn unbounded_channel() -> (Outbox, Receiver<String>) {
+        Outbox::new(64)
+    }
+
+    fn drain(rx: &mut Receiver<String>) -> Vec<ServerMessage> {
         std::iter::from_fn(|| rx.try_recv().ok())
             .map(|text| ServerMessage::from_json(&text).unwrap())
             .collect()
@@ -218,5 +274,30 @@ mod tests {
         hub.leave(&b);
         assert_eq!(hub.room_size("r"), 0);
         assert!(hub.state().rooms.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod outbox_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_outbox_signals_overflow_instead_of_growing() {
+        let (outbox, mut rx) = Outbox::new(2);
+        outbox.send("a".into());
+        outbox.send("b".into());
+        let overflowed = outbox.clone();
+        let waiter = tokio::spawn(async move { overflowed.overflowed().await });
+        outbox.send("c".into());
+        tokio::time::timeout(std::time::Duration::from_secs(1), waiter)
+            .await
+            .expect("the overflow is signalled")
+            .unwrap();
+        assert_eq!(rx.recv().await.as_deref(), Some("a"));
+        assert_eq!(rx.recv().await.as_deref(), Some("b"));
+        assert!(
+            rx.try_recv().is_err(),
+            "the frame that did not fit is dropped"
+        );
     }
 }

@@ -10,21 +10,35 @@
 #![forbid(unsafe_code)]
 
 mod hub;
+mod limits;
+mod origin;
 mod session;
+mod turn;
 
-use std::{future::Future, path::PathBuf, sync::Arc};
+use std::{
+    future::Future,
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+};
 
 use axum::{
     extract::{State, WebSocketUpgrade},
+    http::{header, HeaderMap},
     response::IntoResponse,
     routing::get,
     Router,
 };
-use peerlens_protocol::IceServer;
+use peerlens_protocol::{ErrorCode, IceServer};
 use tokio::{net::TcpListener, sync::watch};
 use tower_http::services::{ServeDir, ServeFile};
 
-pub use hub::Hub;
+pub use hub::{Hub, Outbox};
+pub use limits::{Limits, RateLimiter};
+pub use origin::OriginPolicy;
+pub use turn::TurnConfig;
 
 /// What the server needs to know to run.
 #[derive(Debug, Clone)]
@@ -35,6 +49,12 @@ pub struct Config {
     pub ice_servers: Vec<IceServer>,
     /// Directory served at `/`, with `index.html` as the fallback page.
     pub static_dir: Option<PathBuf>,
+    /// Size, rate, connection and idle limits.
+    pub limits: Limits,
+    /// Which pages may connect.
+    pub origins: OriginPolicy,
+    /// TURN credentials handed out in `welcome`.
+    pub turn: Option<TurnConfig>,
 }
 
 impl Default for Config {
@@ -43,6 +63,9 @@ impl Default for Config {
             room_cap: 6,
             ice_servers: Vec::new(),
             static_dir: None,
+            limits: Limits::default(),
+            origins: OriginPolicy::default(),
+            turn: None,
         }
     }
 }
@@ -50,7 +73,19 @@ impl Default for Config {
 #[derive(Clone)]
 struct AppState {
     hub: Arc<Hub>,
+    limits: Limits,
+    origins: OriginPolicy,
+    connections: Arc<AtomicUsize>,
     shutdown: watch::Receiver<bool>,
+}
+
+/// Counts a connection for as long as it lives.
+struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Runs the server on `listener` until `shutdown` completes, then closes
@@ -60,19 +95,7 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let state = AppState {
-        hub: Arc::new(Hub::new(config.room_cap, config.ice_servers.clone())),
-        shutdown: stop_rx,
-    };
-    let mut app = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/ws", get(ws_upgrade))
-        .with_state(state);
-    if let Some(dir) = &config.static_dir {
-        let index = ServeFile::new(dir.join("index.html"));
-        app = app.fallback_service(ServeDir::new(dir).fallback(index));
-    }
+    let (app, stop_tx) = app(&config);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -83,6 +106,108 @@ pub async fn serve(
         .await
 }
 
-async fn ws_upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> impl IntoResponse {
-    ws.on_upgrade(move |socket| session::run(socket, state.hub, state.shutdown))
+/// Like [`serve`], over TLS (rustls) with a PEM certificate chain and key.
+pub async fn serve_tls(
+    listener: std::net::TcpListener,
+    config: Config,
+    cert: PathBuf,
+    key: PathBuf,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // Several crates may link rustls; pick its provider explicitly. An
+    // error means one is installed already, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+        .await
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot load the TLS certificate {} and key {}: {e}",
+                    cert.display(),
+                    key.display()
+                ),
+            )
+        })?;
+    let (app, stop_tx) = app(&config);
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+    });
+    listener.set_nonblocking(true)?;
+    axum_server::from_tcp_rustls(listener, tls)
+        .handle(handle)
+        .serve(app.into_make_service())
+        .await
+}
+
+/// The router, and the switch that tells live sessions to close.
+pub fn app(config: &Config) -> (Router, watch::Sender<bool>) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let state = AppState {
+        hub: Arc::new(
+            Hub::new(config.room_cap, config.ice_servers.clone()).with_turn(config.turn.clone()),
+        ),
+        limits: config.limits.clone(),
+        origins: config.origins.clone(),
+        connections: Arc::new(AtomicUsize::new(0)),
+        shutdown: stop_rx,
+    };
+    let mut app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/ws", get(ws_upgrade))
+        .with_state(state);
+    if let Some(dir) = &config.static_dir {
+        let index = ServeFile::new(dir.join("index.html"));
+        app = app.fallback_service(ServeDir::new(dir).fallback(index));
+    }
+    (app, stop_tx)
+}
+
+async fn ws_upgrade(
+    ws: WebSocketUpgrade,
+    headers: HeaderMap,
+    State(state): State<AppState>,
+) -> impl IntoResponse {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let origin_ok = state
+        .origins
+        .allows(header(header::ORIGIN), header(header::HOST));
+    let origin = header(header::ORIGIN).unwrap_or_default().to_owned();
+    // Frames a little over the limit still arrive whole, so they can be
+    // answered with `too-large`; far bigger ones close the connection.
+    let hard_cap = state
+        .limits
+        .max_message_bytes
+        .saturating_mul(4)
+        .max(64 * 1024);
+    let count = state.connections.fetch_add(1, Ordering::SeqCst) + 1;
+    let slot = ConnectionSlot(Arc::clone(&state.connections));
+    ws.max_message_size(hard_cap)
+        .max_frame_size(hard_cap)
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            if !origin_ok {
+                tracing::warn!(%origin, "refused a connection from a page not on the allow-list");
+                return session::refuse(
+                    socket,
+                    ErrorCode::ForbiddenOrigin,
+                    "this page's origin may not connect; see --allow-origin",
+                )
+                .await;
+            }
+            if count > state.limits.max_connections {
+                tracing::warn!(count, "refused a connection: too many connections");
+                return session::refuse(
+                    socket,
+                    ErrorCode::ServerFull,
+                    "the server is full; try again later",
+                )
+                .await;
+            }
+            session::run(socket, state.hub, state.limits, state.shutdown).await
+        })
 }

@@ -1,95 +1,19 @@
 //! The protocol core over real WebSockets: a server on a loopback port and
 //! tokio-tungstenite clients.
 
-use std::time::Duration;
-
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use peerlens_protocol::{ClientMessage, ErrorCode, PeerInfo, ServerMessage};
-use peerlens_server::{serve, Config};
+use peerlens_server::Config;
 use serde_json::json;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
-    sync::oneshot,
-    time::timeout,
+    net::TcpStream,
 };
-use tokio_tungstenite::{connect_async, tungstenite::Message, MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::tungstenite::Message;
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+mod common;
 
-struct Server {
-    addr: std::net::SocketAddr,
-    _stop: oneshot::Sender<()>,
-}
-
-async fn start(config: Config) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(serve(listener, config, async {
-        let _ = stopped.await;
-    }));
-    Server { addr, _stop: stop }
-}
-
-async fn connect(server: &Server) -> Socket {
-    let (socket, _) = connect_async(format!("ws://{}/ws", server.addr))
-        .await
-        .unwrap();
-    socket
-}
-
-async fn send(socket: &mut Socket, message: &ClientMessage) {
-    socket.send(Message::text(message.to_json())).await.unwrap();
-}
-
-async fn recv(socket: &mut Socket) -> ServerMessage {
-    loop {
-        let frame = timeout(Duration::from_secs(5), socket.next())
-            .await
-            .expect("a frame within 5 s")
-            .expect("the socket is open")
-            .expect("a valid frame");
-        if let Message::Text(text) = frame {
-            return ServerMessage::from_json(&text).unwrap();
-        }
-    }
-}
-
-/// Asserts nothing arrives for a short while.
-async fn silent(socket: &mut Socket) {
-    if let Ok(Some(Ok(frame))) = timeout(Duration::from_millis(200), socket.next()).await {
-        panic!("unexpected frame {frame:?}");
-    }
-}
-
-async fn join(
-    socket: &mut Socket,
-    room: &str,
-    name: &str,
-    peer_id: Option<&str>,
-) -> (String, Vec<PeerInfo>) {
-    send(
-        socket,
-        &ClientMessage::Join {
-            room: room.into(),
-            name: name.into(),
-            peer_id: peer_id.map(Into::into),
-        },
-    )
-    .await;
-    match recv(socket).await {
-        ServerMessage::Welcome { id, peers, .. } => (id, peers),
-        other => panic!("expected welcome, got {other:?}"),
-    }
-}
-
-fn code_of(message: ServerMessage) -> ErrorCode {
-    match message {
-        ServerMessage::Error { code, .. } => code,
-        other => panic!("expected an error, got {other:?}"),
-    }
-}
+use common::*;
 
 #[tokio::test]
 async fn healthz_answers_ok() {
