@@ -34,6 +34,9 @@ pub struct StatsSummary {
     pub frames_decoded: f64,
     /// The latest level of inbound audio, 0 to 1 (the loudest stream).
     pub audio_level: Option<f64>,
+    /// The type of the local candidate in use: `host`, `srflx`, `prflx`,
+    /// or `relay` when media goes through a TURN server.
+    pub local_candidate_type: Option<String>,
 }
 
 fn number(entry: &JsValue, key: &str) -> Option<f64> {
@@ -61,6 +64,7 @@ impl StatsSummary {
         let mut s = Self::default();
         let mut selected_pair: Option<String> = None;
         let mut pairs: Vec<(String, JsValue)> = Vec::new();
+        let mut local_candidates: Vec<(String, String)> = Vec::new();
         let entries = js_sys::try_iter(report).ok().flatten();
         for entry in entries.into_iter().flatten().flatten() {
             // A maplike yields [key, value] pairs.
@@ -96,6 +100,13 @@ impl StatsSummary {
                         selected_pair = Some(id);
                     }
                 }
+                Some("local-candidate") => {
+                    if let (Some(id), Some(kind)) =
+                        (string(&value, "id"), string(&value, "candidateType"))
+                    {
+                        local_candidates.push((id, kind));
+                    }
+                }
                 Some("candidate-pair") => {
                     if let Some(id) = string(&value, "id") {
                         pairs.push((id, value));
@@ -116,6 +127,14 @@ impl StatsSummary {
                         .unwrap_or(false)
             }),
         };
+        s.local_candidate_type = pair
+            .and_then(|p| string(p, "localCandidateId"))
+            .and_then(|id| {
+                local_candidates
+                    .iter()
+                    .find(|(cid, _)| *cid == id)
+                    .map(|(_, kind)| kind.clone())
+            });
         s.rtt_ms = pair
             .and_then(|p| number(p, "currentRoundTripTime"))
             .map(|secs| secs * 1000.0);

@@ -7,7 +7,8 @@
 //! - `codec`: `peerlens` (default), `relay` (with `role=sender|receiver`)
 //!   or `socketio` (with `socketio=` a JSON object of event and field
 //!   names, as `SocketIoConfig` reads it);
-//! - `peer`: a fixed peer id.
+//! - `peer`: a fixed peer id;
+//! - `relay=1`: TURN relay candidates only (`iceTransportPolicy: "relay"`).
 //!
 //! Every tile carries its peer id, connection state and live stats as
 //! `data-` attributes, and every error event is listed with its name, so
@@ -172,6 +173,9 @@ impl Tiles {
             let _ =
                 figure.set_attribute("data-audio-bytes", &stats.audio_bytes_received.to_string());
             let _ = figure.set_attribute("data-frames", &stats.frames_decoded.to_string());
+            if let Some(route) = &stats.local_candidate_type {
+                let _ = figure.set_attribute("data-route", route);
+            }
             let _ = figure.set_attribute(
                 "title",
                 &format!(
@@ -312,6 +316,11 @@ async fn run_room(
         room: page.input("room"),
         name: page.input("name"),
         peer_id: page.param("peer"),
+        ice_transport_policy: if page.param("relay").as_deref() == Some("1") {
+            peerlens::IcePolicy::Relay
+        } else {
+            peerlens::IcePolicy::All
+        },
         ..RoomOptions::default()
     };
     let (room, mut events) = match Room::join(signaling, signaling_events, options) {

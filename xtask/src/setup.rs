@@ -18,6 +18,16 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("firefox-esr", "browser tests in Firefox"),
     ("binaryen", "wasm-opt, which shrinks the release wasm"),
     ("gzip", "measuring the gzipped wasm size"),
+    (
+        "coturn",
+        "the TURN server of the relay-only end-to-end test",
+    ),
+    ("nginx", "the reverse-proxy test of docs/deploy/nginx.conf"),
+    (
+        "redis-server",
+        "the test of several server processes sharing rooms",
+    ),
+    ("openssl", "self-signed certificates for the TLS tests"),
     // Debian's nodejs; NodeSource's nodejs package, which bundles npm,
     // also satisfies it.
     (

@@ -39,7 +39,7 @@ impl ExternalServer {
         let ready = ready.to_owned();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with(&ready) {
+                if line.contains(&ready) {
                     let _ = tx.send(());
                 }
             }
@@ -70,6 +70,33 @@ impl ExternalServer {
             .arg(root().join("tests/servers/socketio_rooms.py"))
             .args(["--port", &port.to_string()]);
         Self::start(command, port, "socketio listening")
+    }
+
+    /// coturn on loopback with the shared-secret scheme. Relaying to
+    /// 127.0.0.1 peers needs `--allow-loopback-peers`.
+    pub fn coturn(secret: &str) -> Self {
+        let port = free_port();
+        let relay_base = 40_000 + (port % 20_000);
+        let mut command = Command::new("turnserver");
+        command
+            .args(["-n", "--no-cli", "--no-tls", "--no-dtls", "--fingerprint"])
+            .args(["--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1"])
+            .args(["--listening-port", &port.to_string()])
+            .args(["--min-port", &relay_base.to_string()])
+            .args(["--max-port", &(relay_base + 200).to_string()])
+            .args(["--use-auth-secret", "--static-auth-secret", secret])
+            .args(["--realm", "peerlens.test", "--allow-loopback-peers"])
+            .args(["--log-file", "stdout", "--simple-log"])
+            .arg("--pidfile")
+            .arg(std::env::temp_dir().join(format!("peerlens-turn-{port}.pid")))
+            .arg("--userdb")
+            .arg(std::env::temp_dir().join(format!("peerlens-turn-{port}.db")));
+        Self::start(command, port, "Total General servers")
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// `http://127.0.0.1:PORT`

@@ -1,0 +1,147 @@
+//! The reference server deployed as users deploy it: behind coturn for
+//! relay-only media, over its own TLS, and behind nginx with
+//! docs/deploy/nginx.conf.
+
+use std::time::Duration;
+
+use peerlens_e2e::{
+    root, self_signed_cert, wait_for, Browser, Chromedriver, ExternalServer, TestServer,
+};
+use peerlens_server::{Config, TurnConfig};
+use serde_json::Value;
+
+fn demo_dist() -> std::path::PathBuf {
+    let dist = root().join("www/dist");
+    assert!(
+        dist.join("index.html").is_file(),
+        "www/dist is not built; `cargo xtask test` builds it with trunk first"
+    );
+    dist
+}
+
+/// Remote tiles as (peer, playing frames, route) triples.
+fn tiles(browser: &Browser) -> Vec<(String, u64, String)> {
+    browser
+        .execute(
+            "return [...document.querySelectorAll('#grid figure[data-peer]')].map(f => [
+                f.dataset.peer,
+                f.querySelector('video').getVideoPlaybackQuality().totalVideoFrames,
+                f.dataset.route || '']);",
+        )
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|t| {
+                    (
+                        t[0].as_str().unwrap_or_default().to_owned(),
+                        t[1].as_u64().unwrap_or(0),
+                        t[2].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn errors(browser: &Browser) -> Vec<String> {
+    browser
+        .execute("return [...document.querySelectorAll('#log li')].map(li => li.textContent);")
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Two browsers join `room` at `base`; each must receive video from the
+/// other, and, when `route` is set, over that kind of candidate.
+fn two_peers_connect(driver: &Chromedriver, base: &str, query: &str, route: Option<&str>) {
+    check_two_peers(driver, base, query, route, &[]);
+}
+
+/// [`two_peers_connect`] with extra browser flags.
+fn two_peers_connect_with(driver: &Chromedriver, base: &str, query: &str, flags: &[&str]) {
+    check_two_peers(driver, base, query, None, flags);
+}
+
+fn check_two_peers(
+    driver: &Chromedriver,
+    base: &str,
+    query: &str,
+    route: Option<&str>,
+    flags: &[&str],
+) {
+    let browsers: Vec<Browser> = (0..2).map(|_| driver.browser_with(flags, &[])).collect();
+    for (i, browser) in browsers.iter().enumerate() {
+        browser.goto(&format!("{base}/?name=p{i}&peer=p{i}&autojoin=1&{query}"));
+    }
+    for (i, browser) in browsers.iter().enumerate() {
+        wait_for(
+            &format!("p{i} to receive video"),
+            Duration::from_secs(60),
+            || {
+                let tiles = tiles(browser);
+                (tiles.len() == 1 && tiles[0].1 > 10).then_some(())
+            },
+        );
+        if let Some(route) = route {
+            wait_for(&format!("p{i}'s route"), Duration::from_secs(10), || {
+                let tiles = tiles(browser);
+                (!tiles[0].2.is_empty()).then(|| tiles[0].2.clone())
+            });
+            assert_eq!(tiles(browser)[0].2, route, "p{i}'s media route");
+        }
+        assert_eq!(errors(browser), Vec::<String>::new(), "p{i}");
+    }
+}
+
+#[test]
+fn relay_only_peers_exchange_media_through_coturn_with_server_credentials() {
+    let secret = "e2e-shared-secret";
+    let coturn = ExternalServer::coturn(secret);
+    let server = TestServer::start_with(
+        "127.0.0.1:0".parse().unwrap(),
+        Config {
+            static_dir: Some(demo_dist()),
+            turn: Some(TurnConfig {
+                secret: secret.into(),
+                urls: vec![format!("turn:127.0.0.1:{}?transport=udp", coturn.port())],
+                ttl: Duration::from_secs(600),
+            }),
+            ..Config::default()
+        },
+    );
+    let driver = Chromedriver::start();
+    two_peers_connect(
+        &driver,
+        &server.http_url(),
+        "room=turn&relay=1",
+        Some("relay"),
+    );
+}
+
+#[test]
+fn the_server_serves_https_and_wss_itself() {
+    let (cert, key) = self_signed_cert();
+    let server = TestServer::start_tls(
+        Config {
+            static_dir: Some(demo_dist()),
+            ..Config::default()
+        },
+        cert,
+        key,
+    );
+    assert!(server.http_url().starts_with("https://"));
+    let driver = Chromedriver::start();
+    // The demo derives wss:// from the https:// page.
+    two_peers_connect_with(
+        &driver,
+        &server.http_url(),
+        "room=tls",
+        &["--ignore-certificate-errors"],
+    );
+}
