@@ -9,9 +9,11 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod cluster;
 mod hub;
 mod limits;
 mod origin;
+mod rooms;
 mod session;
 mod turn;
 
@@ -35,9 +37,11 @@ use peerlens_protocol::{ErrorCode, IceServer};
 use tokio::{net::TcpListener, sync::watch};
 use tower_http::services::{ServeDir, ServeFile};
 
-pub use hub::{Hub, Outbox};
+pub use cluster::RedisHub;
+pub use hub::{Hub, Outbox, Refusal};
 pub use limits::{Limits, RateLimiter};
 pub use origin::OriginPolicy;
+pub use rooms::Rooms;
 pub use turn::TurnConfig;
 
 /// What the server needs to know to run.
@@ -55,6 +59,8 @@ pub struct Config {
     pub origins: OriginPolicy,
     /// TURN credentials handed out in `welcome`.
     pub turn: Option<TurnConfig>,
+    /// A Redis URL: share rooms with every other server process using it.
+    pub redis: Option<String>,
 }
 
 impl Default for Config {
@@ -66,13 +72,14 @@ impl Default for Config {
             limits: Limits::default(),
             origins: OriginPolicy::default(),
             turn: None,
+            redis: None,
         }
     }
 }
 
 #[derive(Clone)]
 struct AppState {
-    hub: Arc<Hub>,
+    hub: Arc<Rooms>,
     limits: Limits,
     origins: OriginPolicy,
     connections: Arc<AtomicUsize>,
@@ -95,15 +102,26 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (app, stop_tx) = app(&config);
-    axum::serve(listener, app)
+    let (app, stop_tx, live) = app(&config).await?;
+    let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             // Upgraded WebSockets outlive the HTTP graceful shutdown; tell
             // each session to close itself.
             let _ = stop_tx.send(true);
         })
-        .await
+        .await;
+    drain(&live).await;
+    result
+}
+
+/// Waits, up to 5 s, for every WebSocket session to send its close frame
+/// and end, so a shutdown does not cut them off mid-goodbye.
+async fn drain(live: &AtomicUsize) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while live.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 /// Like [`serve`], over TLS (rustls) with a PEM certificate chain and key.
@@ -129,7 +147,7 @@ pub async fn serve_tls(
                 ),
             )
         })?;
-    let (app, stop_tx) = app(&config);
+    let (app, stop_tx, live) = app(&config).await?;
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();
     tokio::spawn(async move {
@@ -138,22 +156,42 @@ pub async fn serve_tls(
         stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
     });
     listener.set_nonblocking(true)?;
-    axum_server::from_tcp_rustls(listener, tls)
+    let result = axum_server::from_tcp_rustls(listener, tls)
         .handle(handle)
         .serve(app.into_make_service())
-        .await
+        .await;
+    drain(&live).await;
+    result
 }
 
-/// The router, and the switch that tells live sessions to close.
-pub fn app(config: &Config) -> (Router, watch::Sender<bool>) {
+/// The router, the switch that tells live sessions to close, and the count
+/// of live sessions. Fails when the Redis server of `config.redis` cannot
+/// be reached.
+pub async fn app(
+    config: &Config,
+) -> std::io::Result<(Router, watch::Sender<bool>, Arc<AtomicUsize>)> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let state = AppState {
-        hub: Arc::new(
+    let rooms = match &config.redis {
+        Some(url) => Rooms::Redis(
+            RedisHub::connect(
+                url,
+                config.room_cap,
+                config.ice_servers.clone(),
+                config.turn.clone(),
+            )
+            .await
+            .map_err(|e| std::io::Error::other(format!("cannot use Redis at {url}: {e}")))?,
+        ),
+        None => Rooms::Local(
             Hub::new(config.room_cap, config.ice_servers.clone()).with_turn(config.turn.clone()),
         ),
+    };
+    let connections = Arc::new(AtomicUsize::new(0));
+    let state = AppState {
+        hub: Arc::new(rooms),
         limits: config.limits.clone(),
         origins: config.origins.clone(),
-        connections: Arc::new(AtomicUsize::new(0)),
+        connections: Arc::clone(&connections),
         shutdown: stop_rx,
     };
     let mut app = Router::new()
@@ -164,7 +202,7 @@ pub fn app(config: &Config) -> (Router, watch::Sender<bool>) {
         let index = ServeFile::new(dir.join("index.html"));
         app = app.fallback_service(ServeDir::new(dir).fallback(index));
     }
-    (app, stop_tx)
+    Ok((app, stop_tx, connections))
 }
 
 async fn ws_upgrade(

@@ -66,6 +66,10 @@ struct Args {
     /// PEM private key for --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// A Redis URL (redis://host:port): share rooms with the other server
+    /// processes using the same Redis.
+    #[arg(long)]
+    redis: Option<String>,
     /// Log format.
     #[arg(long, value_parser = ["text", "json"], default_value = "text")]
     log_format: String,
@@ -136,6 +140,7 @@ async fn main() -> ExitCode {
             urls: args.turn_urls,
             ttl: Duration::from_secs(args.turn_ttl_secs),
         }),
+        redis: args.redis,
     };
     let shutdown = async {
         // If the signal handler cannot be installed, run until killed.

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 use crate::{
     hub::Outbox,
     limits::{Limits, RateLimiter},
-    Hub,
+    Rooms,
 };
 
 /// WebSocket close code 1008: policy violation (RFC 6455).
@@ -49,7 +49,7 @@ enum End {
 /// too far behind, or the server stops.
 pub async fn run(
     socket: WebSocket,
-    hub: Arc<Hub>,
+    hub: Arc<Rooms>,
     limits: Limits,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -126,7 +126,7 @@ pub async fn run(
                         )
                     })
                 } else {
-                    handle(&hub, &mut joined, &outbox, &text)
+                    handle(&hub, &mut joined, &outbox, &text).await
                 }
             }
             Some(Ok(Message::Binary(_))) => Some(ServerMessage::error(
@@ -143,7 +143,7 @@ pub async fn run(
         }
     };
     if let Some(id) = joined.take() {
-        hub.leave(&id);
+        hub.leave(&id).await;
     }
     match end {
         End::Idle | End::TooSlow => {
@@ -167,8 +167,8 @@ pub async fn run(
 
 /// Applies one text frame and returns the direct reply, if any. Frames for
 /// other peers are queued by the hub.
-fn handle(
-    hub: &Hub,
+async fn handle(
+    hub: &Rooms,
     joined: &mut Option<String>,
     outbox: &Outbox,
     text: &str,
@@ -190,7 +190,10 @@ fn handle(
                 peer_id,
             },
             None,
-        ) => match hub.join(&room, &name, peer_id.as_deref(), outbox.clone()) {
+        ) => match hub
+            .join(&room, &name, peer_id.as_deref(), outbox.clone())
+            .await
+        {
             Ok(id) => {
                 tracing::info!(%room, %id, "joined");
                 *joined = Some(id);
@@ -200,11 +203,12 @@ fn handle(
         },
         (ClientMessage::Signal { to, data }, Some(from)) => hub
             .signal(from, &to, data)
+            .await
             .err()
             .map(|refusal| ServerMessage::error(refusal.code, refusal.message)),
         (ClientMessage::Leave, Some(id)) => {
             tracing::info!(%id, "left");
-            hub.leave(id);
+            hub.leave(id).await;
             *joined = None;
             None
         }

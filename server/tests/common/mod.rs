@@ -18,7 +18,7 @@ pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 pub struct Server {
     pub addr: std::net::SocketAddr,
-    _stop: oneshot::Sender<()>,
+    pub _stop: oneshot::Sender<()>,
 }
 
 pub async fn start(config: Config) -> Server {

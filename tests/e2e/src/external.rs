@@ -94,6 +94,16 @@ impl ExternalServer {
         Self::start(command, port, "Total General servers")
     }
 
+    /// redis-server on loopback, without persistence.
+    pub fn redis() -> Self {
+        let port = free_port();
+        let mut command = Command::new("redis-server");
+        command
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"]);
+        Self::start(command, port, "Ready to accept connections")
+    }
+
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.port

@@ -145,3 +145,39 @@ fn the_server_serves_https_and_wss_itself() {
         &["--ignore-certificate-errors"],
     );
 }
+
+#[test]
+fn browsers_on_two_server_processes_sharing_redis_connect() {
+    let redis = ExternalServer::redis();
+    let config = || Config {
+        static_dir: Some(demo_dist()),
+        redis: Some(format!("redis://127.0.0.1:{}", redis.port())),
+        ..Config::default()
+    };
+    let any = "127.0.0.1:0".parse().unwrap();
+    let (first, second) = (
+        TestServer::start_with(any, config()),
+        TestServer::start_with(any, config()),
+    );
+    let driver = Chromedriver::start();
+    let browsers = [driver.browser(), driver.browser()];
+    browsers[0].goto(&format!(
+        "{}/?room=split&name=a&peer=a&autojoin=1",
+        first.http_url()
+    ));
+    browsers[1].goto(&format!(
+        "{}/?room=split&name=b&peer=b&autojoin=1",
+        second.http_url()
+    ));
+    for (i, browser) in browsers.iter().enumerate() {
+        wait_for(
+            &format!("browser {i} to receive video"),
+            Duration::from_secs(60),
+            || {
+                let tiles = tiles(browser);
+                (tiles.len() == 1 && tiles[0].1 > 10).then_some(())
+            },
+        );
+        assert_eq!(errors(browser), Vec::<String>::new());
+    }
+}
