@@ -181,3 +181,89 @@ fn browsers_on_two_server_processes_sharing_redis_connect() {
         assert_eq!(errors(browser), Vec::<String>::new());
     }
 }
+
+/// nginx running `site` (a `server {}` block) in the foreground, with all
+/// its files in a temporary prefix.
+struct Nginx {
+    child: std::process::Child,
+    prefix: std::path::PathBuf,
+}
+
+impl Nginx {
+    fn start(site: &str, port: u16) -> Self {
+        let prefix = std::env::temp_dir().join(format!("peerlens-nginx-{port}"));
+        std::fs::create_dir_all(prefix.join("logs")).unwrap();
+        std::fs::write(prefix.join("site.conf"), site).unwrap();
+        let p = prefix.display();
+        let main = format!(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {p}/nginx.pid;\nerror_log {p}/logs/error.log;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {p}/body;\n  proxy_temp_path {p}/proxy;\n\
+             fastcgi_temp_path {p}/fastcgi;\n  uwsgi_temp_path {p}/uwsgi;\n  scgi_temp_path {p}/scgi;\n\
+             include {p}/site.conf;\n}}\n"
+        );
+        std::fs::write(prefix.join("nginx.conf"), main).unwrap();
+        let child = std::process::Command::new("nginx")
+            .arg("-p")
+            .arg(&prefix)
+            .arg("-c")
+            .arg(prefix.join("nginx.conf"))
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("nginx (cargo xtask setup installs it)");
+        wait_for("nginx to listen", Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .map(drop)
+        });
+        Self { child, prefix }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.prefix);
+    }
+}
+
+#[test]
+fn the_documented_nginx_config_proxies_the_demo_and_the_websocket() {
+    let server = TestServer::start(Some(demo_dist()));
+    let (cert, key) = self_signed_cert();
+    let port = peerlens_e2e::free_port();
+    let documented = std::fs::read_to_string(root().join("docs/deploy/nginx.conf"))
+        .expect("docs/deploy/nginx.conf");
+    let mut site = documented.clone();
+    for (from, to) in [
+        (
+            "listen 443 ssl;".to_string(),
+            format!("listen 127.0.0.1:{port} ssl;"),
+        ),
+        (
+            "ssl_certificate /etc/letsencrypt/live/call.example.org/fullchain.pem;".into(),
+            format!("ssl_certificate {};", cert.display()),
+        ),
+        (
+            "ssl_certificate_key /etc/letsencrypt/live/call.example.org/privkey.pem;".into(),
+            format!("ssl_certificate_key {};", key.display()),
+        ),
+        ("127.0.0.1:8080".into(), server.addr().to_string()),
+    ] {
+        assert_eq!(
+            documented.matches(from.as_str()).count(),
+            1,
+            "{from:?} appears once"
+        );
+        site = site.replace(&from, &to);
+    }
+    let _nginx = Nginx::start(&site, port);
+    let driver = Chromedriver::start();
+    two_peers_connect_with(
+        &driver,
+        &format!("https://127.0.0.1:{port}"),
+        "room=nginx",
+        &["--ignore-certificate-errors"],
+    );
+}
