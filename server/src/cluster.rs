@@ -286,7 +286,7 @@ impl RedisHub {
     }
 
     /// See [`crate::Hub::signal`].
-    pub async fn signal(&self, from: &str, to: &str, data: Value) -> Result<(), Refusal> {
+    pub async fn signal(&self, from: &str, to: &str, data: &str) -> Result<(), Refusal> {
         let unknown = || Refusal {
             code: ErrorCode::UnknownPeer,
             message: format!("no peer {to:?} in your room"),
@@ -303,11 +303,7 @@ impl RedisHub {
             .ok()
             .and_then(|v| v["node"].as_str().map(str::to_owned))
             .ok_or_else(unknown)?;
-        let frame = ServerMessage::Signal {
-            from: from.to_owned(),
-            data,
-        }
-        .to_json();
+        let frame = crate::hub::signal_frame(from, data);
         self.publish(&node, to, &frame).await;
         Ok(())
     }

@@ -103,6 +103,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (app, stop_tx, live) = app(&config).await?;
+    // Signaling frames are small and latency-bound: never let Nagle's
+    // algorithm hold one back waiting for an ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -156,7 +163,10 @@ pub async fn serve_tls(
         stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
     });
     listener.set_nonblocking(true)?;
-    let result = axum_server::from_tcp_rustls(listener, tls)
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+        .acceptor(axum_server::accept::NoDelayAcceptor::new());
+    let result = axum_server::from_tcp(listener)
+        .acceptor(acceptor)
         .handle(handle)
         .serve(app.into_make_service())
         .await;
@@ -224,8 +234,13 @@ async fn ws_upgrade(
         .max(64 * 1024);
     let count = state.connections.fetch_add(1, Ordering::SeqCst) + 1;
     let slot = ConnectionSlot(Arc::clone(&state.connections));
+    // tungstenite's default buffers are 128 KiB each way per connection;
+    // signaling frames are a few KiB, and a server holding thousands of
+    // idle connections should not pay for buffers they never fill.
     ws.max_message_size(hard_cap)
         .max_frame_size(hard_cap)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
             if !origin_ok {

@@ -1,8 +1,6 @@
 //! Where rooms live: in this process ([`Hub`]) or shared with other
 //! processes through Redis ([`RedisHub`]). Sessions see one interface.
 
-use serde_json::Value;
-
 use crate::{
     hub::{Outbox, Refusal},
     Hub, RedisHub,
@@ -39,10 +37,11 @@ impl Rooms {
         }
     }
 
-    /// Relays a signal within a room; see [`Hub::signal`].
-    pub async fn signal(&self, from: &str, to: &str, data: Value) -> Result<(), Refusal> {
+    /// Relays a signal within a room; `data` is the JSON text of the
+    /// payload. See [`Hub::signal`].
+    pub async fn signal(&self, from: &str, to: &str, data: &str) -> Result<(), Refusal> {
         match self {
-            Self::Local(hub) => hub.signal(from, to, data),
+            Self::Local(hub) => hub.signal_json(from, to, data),
             Self::Redis(hub) => hub.signal(from, to, data).await,
         }
     }

@@ -71,7 +71,20 @@ pub async fn run(
                 },
             };
             let closing = matches!(message, Message::Close(_));
-            if sink.send(message).await.is_err() || closing {
+            if sink.feed(message).await.is_err() {
+                return;
+            }
+            // Write whatever else is already queued before flushing: one
+            // write for a burst (an offer and its candidates) instead of one
+            // per frame.
+            if !closing {
+                while let Ok(text) = queued.try_recv() {
+                    if sink.feed(Message::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            if sink.flush().await.is_err() || closing {
                 return;
             }
         }
@@ -165,6 +178,17 @@ pub async fn run(
     let _ = writer.await;
 }
 
+/// A `signal` frame with its payload left as JSON text.
+#[derive(serde::Deserialize)]
+struct RawSignal<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    to: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    data: &'a serde_json::value::RawValue,
+}
+
 /// Applies one text frame and returns the direct reply, if any. Frames for
 /// other peers are queued by the hub.
 async fn handle(
@@ -173,6 +197,17 @@ async fn handle(
     outbox: &Outbox,
     text: &str,
 ) -> Option<ServerMessage> {
+    // The hot path: a signal from a joined peer is relayed without building
+    // a JSON tree of its payload.
+    if let (Some(from), Ok(signal)) = (joined.as_deref(), serde_json::from_str::<RawSignal>(text)) {
+        if signal.kind == "signal" && peerlens_protocol::is_valid_peer_id(&signal.to) {
+            return hub
+                .signal(from, &signal.to, signal.data.get())
+                .await
+                .err()
+                .map(|refusal| ServerMessage::error(refusal.code, refusal.message));
+        }
+    }
     let message = match ClientMessage::from_json(text) {
         Ok(message) => message,
         Err(e) => return Some(ServerMessage::error(e.code(), e.to_string())),
@@ -202,7 +237,7 @@ async fn handle(
             Err(refusal) => Some(ServerMessage::error(refusal.code, refusal.message)),
         },
         (ClientMessage::Signal { to, data }, Some(from)) => hub
-            .signal(from, &to, data)
+            .signal(from, &to, &data.to_string())
             .await
             .err()
             .map(|refusal| ServerMessage::error(refusal.code, refusal.message)),

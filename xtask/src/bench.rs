@@ -13,7 +13,8 @@ pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("vision") => vision(),
         Some("rtc") => rtc(),
-        _ => Err("usage: cargo xtask bench vision|rtc".into()),
+        Some("server") => server(),
+        _ => Err("usage: cargo xtask bench vision|rtc|server".into()),
     }
 }
 
@@ -170,4 +171,34 @@ fn rtc() -> Result<()> {
             ])
             .arg(&dir),
     )
+}
+
+/// `bench server`: the release server and the Node `ws` relay under the
+/// same load, with the open-file limit raised for 2,000 clients.
+fn server() -> Result<()> {
+    setup::run()?;
+    run_cmd(cargo().args([
+        "build",
+        "--release",
+        "-q",
+        "-p",
+        "peerlens-server",
+        "-p",
+        "peerlens-e2e",
+        "--bin",
+        "peerlens-server",
+        "--bin",
+        "bench",
+    ]))?;
+    let release = target_dir().join("release");
+    let node_modules = setup::node_dir().join("node_modules");
+    println!("\n== running the server benchmark (about a minute)");
+    let script = format!(
+        "ulimit -n 16384 2>/dev/null || ulimit -n \"$(ulimit -Hn)\"; exec \"{}\" server \"{}\" \"{}\" \"{}\"",
+        release.join("bench").display(),
+        release.join("peerlens-server").display(),
+        root().join("tests/servers/rooms.cjs").display(),
+        node_modules.display(),
+    );
+    run_cmd(Command::new("sh").args(["-c", &script]))
 }

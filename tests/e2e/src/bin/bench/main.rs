@@ -3,6 +3,7 @@
 //!
 //! `bench vision DIR WASM_BYTES WASM_GZ_BYTES`
 //! `bench rtc DIR`
+//! `bench server SERVER_BIN ROOMS_CJS NODE_MODULES`
 
 use std::{
     path::PathBuf,
@@ -13,13 +14,18 @@ use peerlens_e2e::{wait_for, Chromedriver, TestServer};
 use peerlens_vision::raw::RawModel;
 use serde_json::Value;
 
+mod server_load;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("vision") if args.len() == 4 => vision(PathBuf::from(&args[1]), &args[2], &args[3]),
         Some("rtc") if args.len() == 2 => rtc(PathBuf::from(&args[1])),
+        Some("server") if args.len() == 4 => server_load::run(&args[1], &args[2], &args[3]),
         _ => {
-            eprintln!("usage: bench vision DIR WASM_BYTES WASM_GZ_BYTES | bench rtc DIR");
+            eprintln!(
+                "usage: bench vision DIR WASM_BYTES WASM_GZ_BYTES | bench rtc DIR | bench server SERVER_BIN ROOMS_CJS NODE_MODULES"
+            );
             std::process::exit(2);
         }
     }
