@@ -143,9 +143,24 @@ async fn main() -> ExitCode {
         redis: args.redis,
     };
     let shutdown = async {
-        // If the signal handler cannot be installed, run until killed.
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+        // SIGINT (Ctrl-C) and SIGTERM (systemd, docker) both stop the
+        // server gracefully. A handler that cannot be installed never fires.
+        let interrupt = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = interrupt => {}
+            () = terminate => {}
         }
         tracing::info!("shutting down");
     };

@@ -19,7 +19,7 @@ fn free_port() -> u16 {
 }
 
 #[tokio::test]
-async fn sigint_closes_every_session_with_a_close_frame_and_logs_json() {
+async fn sigint_and_sigterm_close_every_session_with_a_close_frame_and_logs_json() {
     // Several rounds: the close frame must not depend on luck.
     for round in 0..3 {
         let port = free_port();
@@ -47,8 +47,10 @@ async fn sigint_closes_every_session_with_a_close_frame_and_logs_json() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let mut socket = socket.expect("the server accepts connections");
+        // SIGINT and SIGTERM alike.
+        let signal = if round % 2 == 0 { "-INT" } else { "-TERM" };
         let status = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
+            .args([signal, &child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
