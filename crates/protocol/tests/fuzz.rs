@@ -1,6 +1,7 @@
 //! Property tests for every parser: arbitrary text, and arbitrary JSON that
 //! looks like protocol messages, never panics, and every valid message
 //! survives a round trip.
+#![cfg(not(target_arch = "wasm32"))]
 
 use peerlens_protocol::{
     codec::{decode_checked, PeerlensCodec, RelayCodec, RelayRole, SocketIoCodec, SocketIoConfig},
