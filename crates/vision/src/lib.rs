@@ -9,6 +9,8 @@
 //! - [`FaceDetector`]: BlazeFace short range, boxes and 6 keypoints.
 //! - [`FaceMesh`] and [`FaceTracker`]: 468 landmarks, tracked frame to frame.
 //! - [`SelfieSegmenter`]: the person mask, general or landscape.
+//! - [`composite`]: background blur, replacement and removal through the
+//!   mask, and the marks for boxes, keypoints and mesh points.
 //!
 //! Models load from bytes (a browser fetches them); each fixes its input
 //! shape, is optimized once, and reuses one execution state and one input
@@ -17,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 mod anchors;
+pub mod composite;
 mod crop;
 mod detector;
 mod error;
