@@ -9,6 +9,7 @@
 //! - [`FaceDetector`]: BlazeFace short range, boxes and 6 keypoints.
 //! - [`FaceMesh`] and [`FaceTracker`]: 468 landmarks, tracked frame to frame.
 //! - [`SelfieSegmenter`]: the person mask, general or landscape.
+//! - [`EffectsPipeline`]: all of the above on one frame, scheduled.
 //! - [`composite`]: background blur, replacement and removal through the
 //!   mask, and the marks for boxes, keypoints and mesh points.
 //!
@@ -22,6 +23,7 @@ mod anchors;
 pub mod composite;
 mod crop;
 mod detector;
+mod effects;
 mod error;
 mod frame;
 mod geometry;
@@ -32,6 +34,9 @@ pub mod raw;
 mod segmenter;
 
 pub use detector::{FaceDetection, FaceDetector};
+pub use effects::{
+    BackgroundEffect, EffectModels, EffectOptions, EffectsPipeline, FrameReport, StageTimes,
+};
 pub use error::VisionError;
 pub use frame::RgbaFrame;
 pub use geometry::{BoundingBox, Roi};

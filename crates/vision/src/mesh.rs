@@ -175,6 +175,11 @@ impl FaceTracker {
         }
     }
 
+    /// Changes the options from the next frame on.
+    pub fn set_options(&mut self, options: TrackerOptions) {
+        self.options = options;
+    }
+
     /// Forgets the tracked face; the next frame runs detection.
     pub fn reset(&mut self) {
         self.roi = None;

@@ -1,0 +1,338 @@
+//! [`EffectsPipeline`]: one camera frame in, one processed frame out.
+//!
+//! It decides per frame what must run: the face tracker (detection every
+//! `detect_every` frames, landmarks in between) only when boxes or the mesh
+//! are drawn, and the segmenter every `segment_every` frames, reusing the
+//! last feathered mask in between. Options can change between any two
+//! frames. The browser layer feeds it frames and a clock; it knows nothing
+//! of workers or canvases.
+
+use crate::{
+    composite::{self, Background, Scratch},
+    BoundingBox, FaceDetection, FaceDetector, FaceLandmarks, FaceMesh, FaceTracker, RgbaFrame,
+    SegmenterModel, SelfieSegmenter, TrackerOptions, VisionError,
+};
+
+/// What replaces the background.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BackgroundEffect {
+    /// The background stays as it is.
+    None,
+    /// Blurred with this radius, in pixels.
+    Blur {
+        /// About the Gaussian sigma.
+        radius: u32,
+    },
+    /// Replaced by the image passed to [`EffectsPipeline::process`].
+    Replace,
+    /// Removed: filled with this colour (alpha 0 for transparent).
+    Remove {
+        /// RGBA.
+        fill: [u8; 4],
+    },
+}
+
+/// Which effects to draw, and how often the models run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EffectOptions {
+    /// Face boxes with their 6 keypoints.
+    pub face_boxes: bool,
+    /// The 468 face mesh points.
+    pub face_mesh: bool,
+    /// The background effect.
+    pub background: BackgroundEffect,
+    /// Run face detection at least every this many frames; the landmarks
+    /// track the face in between (0: only when tracking is lost).
+    pub detect_every: u32,
+    /// Run segmentation every this many frames (1: every frame).
+    pub segment_every: u32,
+    /// Feather the mask edge by this radius, in pixels.
+    pub feather_radius: u32,
+    /// Temporal smoothing of the mask, 0 (none) to just under 1.
+    pub mask_smoothing: f32,
+}
+
+impl Default for EffectOptions {
+    fn default() -> Self {
+        Self {
+            face_boxes: false,
+            face_mesh: false,
+            background: BackgroundEffect::None,
+            detect_every: 10,
+            segment_every: 1,
+            feather_radius: 2,
+            mask_smoothing: 0.5,
+        }
+    }
+}
+
+/// The three models, as ONNX bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct EffectModels<'a> {
+    /// BlazeFace short range.
+    pub detector: &'a [u8],
+    /// The face mesh.
+    pub mesh: &'a [u8],
+    /// The selfie segmenter.
+    pub segmenter: &'a [u8],
+    /// Which segmenter `segmenter` is.
+    pub segmenter_model: SegmenterModel,
+}
+
+/// Milliseconds spent in each stage of one frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageTimes {
+    /// Face detection and landmarks.
+    pub faces: f64,
+    /// Segmentation, upsampling and feathering.
+    pub segmentation: f64,
+    /// Writing the frame over the background.
+    pub compositing: f64,
+    /// Drawing boxes, keypoints and mesh.
+    pub drawing: f64,
+}
+
+/// What one call to [`EffectsPipeline::process`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FrameReport {
+    /// Faces drawn (0 or 1: the tracker follows the most prominent face).
+    pub faces: usize,
+    /// Whether face detection ran on this frame.
+    pub detected: bool,
+    /// Whether segmentation ran on this frame (else the last mask was used).
+    pub segmented: bool,
+    /// Time per stage.
+    pub ms: StageTimes,
+}
+
+/// Colours of the drawn marks.
+const BOX_COLOUR: [u8; 4] = [0, 230, 118, 255];
+const KEYPOINT_COLOUR: [u8; 4] = [255, 64, 129, 255];
+const MESH_COLOUR: [u8; 4] = [64, 196, 255, 255];
+
+/// Mesh points nearest BlazeFace's 6 keypoints (right eye, left eye, nose
+/// tip, mouth centre, right ear, left ear), for frames where the tracker
+/// did not run detection. Pairs are averaged.
+const KEYPOINTS_FROM_MESH: [(usize, usize); 6] = [
+    (33, 133),
+    (362, 263),
+    (1, 1),
+    (13, 14),
+    (234, 234),
+    (454, 454),
+];
+
+/// The effects on frames. See the module docs.
+pub struct EffectsPipeline {
+    tracker: FaceTracker,
+    segmenter: SelfieSegmenter,
+    options: EffectOptions,
+    alpha: Vec<u8>,
+    alpha_size: (u32, u32),
+    frames: u64,
+    scratch: Scratch,
+}
+
+impl std::fmt::Debug for EffectsPipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EffectsPipeline")
+            .field("options", &self.options)
+            .field("frames", &self.frames)
+            .finish_non_exhaustive()
+    }
+}
+
+fn tracker_options(options: &EffectOptions) -> TrackerOptions {
+    TrackerOptions {
+        detect_every: options.detect_every,
+        ..TrackerOptions::default()
+    }
+}
+
+impl EffectsPipeline {
+    /// Loads the three models.
+    pub fn load(models: EffectModels<'_>, options: EffectOptions) -> Result<Self, VisionError> {
+        let tracker = FaceTracker::new(
+            FaceDetector::load(models.detector)?,
+            FaceMesh::load(models.mesh)?,
+            tracker_options(&options),
+        );
+        let mut segmenter = SelfieSegmenter::load(models.segmenter, models.segmenter_model)?;
+        segmenter.set_smoothing(options.mask_smoothing);
+        Ok(Self {
+            tracker,
+            segmenter,
+            options,
+            alpha: Vec::new(),
+            alpha_size: (0, 0),
+            frames: 0,
+            scratch: Scratch::default(),
+        })
+    }
+
+    /// The current options.
+    pub fn options(&self) -> &EffectOptions {
+        &self.options
+    }
+
+    /// Changes the effects from the next frame on.
+    pub fn set_options(&mut self, options: EffectOptions) {
+        self.tracker.set_options(tracker_options(&options));
+        self.segmenter.set_smoothing(options.mask_smoothing);
+        if options.segment_every != self.options.segment_every
+            || options.feather_radius != self.options.feather_radius
+        {
+            // Recompute the mask on the next frame with the new settings.
+            self.alpha_size = (0, 0);
+        }
+        self.options = options;
+    }
+
+    /// Processes `frame` into `out` (packed RGBA of the frame's size).
+    /// `replacement` is the background for [`BackgroundEffect::Replace`]
+    /// and must have the frame's size; without it the background stays.
+    /// `clock` returns milliseconds.
+    pub fn process(
+        &mut self,
+        frame: &RgbaFrame<'_>,
+        replacement: Option<&RgbaFrame<'_>>,
+        out: &mut [u8],
+        clock: &mut dyn FnMut() -> f64,
+    ) -> Result<FrameReport, VisionError> {
+        let (width, height) = (frame.width(), frame.height());
+        let needed = width as usize * height as usize * 4;
+        if out.len() < needed {
+            return Err(VisionError::OutputSize {
+                needed,
+                got: out.len(),
+            });
+        }
+        let mut report = FrameReport::default();
+        let options = self.options.clone();
+
+        let t0 = clock();
+        let mut face: Option<(BoundingBox, [(f32, f32); 6], Option<Vec<[f32; 3]>>)> = None;
+        if options.face_boxes || options.face_mesh {
+            let tracked = self.tracker.track(frame)?;
+            report.detected = tracked.detection.is_some();
+            if let Some(landmarks) = tracked.landmarks {
+                face = Some(face_marks(
+                    landmarks,
+                    tracked.detection.as_ref(),
+                    options.face_mesh,
+                ));
+            } else if let Some(detection) = tracked.detection {
+                face = Some((detection.bbox, detection.keypoints, None));
+            }
+        } else {
+            // Nothing drawn from faces: forget the track so it does not go
+            // stale while off.
+            self.tracker.reset();
+        }
+        let t1 = clock();
+        report.ms.faces = t1 - t0;
+
+        let background = options.background;
+        let needs_mask = background != BackgroundEffect::None
+            && !(background == BackgroundEffect::Replace && replacement.is_none());
+        if needs_mask {
+            let every = u64::from(options.segment_every.max(1));
+            let stale = self.alpha_size != (width, height);
+            if stale || self.frames % every == 0 {
+                let pixels = width as usize * height as usize;
+                self.alpha.resize(pixels, 0);
+                self.segmenter
+                    .segment(frame)?
+                    .upsample_into(width, height, &mut self.alpha)?;
+                composite::feather(
+                    &mut self.alpha,
+                    width,
+                    height,
+                    options.feather_radius,
+                    &mut self.scratch,
+                )?;
+                self.alpha_size = (width, height);
+                report.segmented = true;
+            }
+        }
+        let t2 = clock();
+        report.ms.segmentation = t2 - t1;
+
+        let effect = match (background, replacement) {
+            (BackgroundEffect::Blur { radius }, _) => Background::Blur { radius },
+            (BackgroundEffect::Replace, Some(image)) => Background::Image(*image),
+            (BackgroundEffect::Remove { fill }, _) => Background::Fill(fill),
+            _ => Background::Keep,
+        };
+        if needs_mask {
+            composite::composite(frame, &self.alpha, &effect, out, &mut self.scratch)?;
+        } else {
+            copy_frame(frame, out);
+        }
+        let t3 = clock();
+        report.ms.compositing = t3 - t2;
+
+        if let Some((bbox, keypoints, mesh)) = &face {
+            report.faces = 1;
+            if options.face_boxes {
+                let thickness = (width.min(height) / 160).max(2);
+                composite::draw_box(out, width, height, bbox, BOX_COLOUR, thickness);
+                let r = (width.min(height) as f32 / 120.0).max(2.0);
+                for &(x, y) in keypoints {
+                    composite::draw_dot(out, width, height, x, y, r, KEYPOINT_COLOUR);
+                }
+            }
+            if let Some(points) = mesh {
+                for p in points {
+                    composite::draw_dot(out, width, height, p[0], p[1], 1.0, MESH_COLOUR);
+                }
+            }
+        }
+        report.ms.drawing = clock() - t3;
+        self.frames += 1;
+        Ok(report)
+    }
+}
+
+fn copy_frame(frame: &RgbaFrame<'_>, out: &mut [u8]) {
+    let width = frame.width();
+    for y in 0..frame.height() {
+        for x in 0..width {
+            let i = (y as usize * width as usize + x as usize) * 4;
+            out[i..i + 4].copy_from_slice(&frame.pixel(x, y));
+        }
+    }
+}
+
+/// The box, keypoints and (if wanted) mesh points of a tracked face. The
+/// detection's own box and keypoints are used on frames that ran it.
+fn face_marks(
+    landmarks: &FaceLandmarks,
+    detection: Option<&FaceDetection>,
+    with_mesh: bool,
+) -> (BoundingBox, [(f32, f32); 6], Option<Vec<[f32; 3]>>) {
+    let mesh = with_mesh.then(|| landmarks.points.clone());
+    if let Some(detection) = detection {
+        return (detection.bbox, detection.keypoints, mesh);
+    }
+    let points = &landmarks.points;
+    let mut bbox = BoundingBox {
+        xmin: f32::MAX,
+        ymin: f32::MAX,
+        xmax: f32::MIN,
+        ymax: f32::MIN,
+    };
+    for p in points {
+        bbox.xmin = bbox.xmin.min(p[0]);
+        bbox.ymin = bbox.ymin.min(p[1]);
+        bbox.xmax = bbox.xmax.max(p[0]);
+        bbox.ymax = bbox.ymax.max(p[1]);
+    }
+    let mut keypoints = [(0.0, 0.0); 6];
+    for (k, (a, b)) in KEYPOINTS_FROM_MESH.iter().enumerate() {
+        if let (Some(pa), Some(pb)) = (points.get(*a), points.get(*b)) {
+            keypoints[k] = ((pa[0] + pb[0]) / 2.0, (pa[1] + pb[1]) / 2.0);
+        }
+    }
+    (bbox, keypoints, mesh)
+}
