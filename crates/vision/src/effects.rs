@@ -211,7 +211,7 @@ impl EffectsPipeline {
         let options = self.options.clone();
 
         let t0 = clock();
-        let mut face: Option<(BoundingBox, [(f32, f32); 6], Option<Vec<[f32; 3]>>)> = None;
+        let mut face: Option<FaceMarks> = None;
         if options.face_boxes || options.face_mesh {
             let tracked = self.tracker.track(frame)?;
             report.detected = tracked.detection.is_some();
@@ -222,7 +222,11 @@ impl EffectsPipeline {
                     options.face_mesh,
                 ));
             } else if let Some(detection) = tracked.detection {
-                face = Some((detection.bbox, detection.keypoints, None));
+                face = Some(FaceMarks {
+                    bbox: detection.bbox,
+                    keypoints: detection.keypoints,
+                    mesh: None,
+                });
             }
         } else {
             // Nothing drawn from faces: forget the track so it does not go
@@ -238,7 +242,7 @@ impl EffectsPipeline {
         if needs_mask {
             let every = u64::from(options.segment_every.max(1));
             let stale = self.alpha_size != (width, height);
-            if stale || self.frames % every == 0 {
+            if stale || self.frames.is_multiple_of(every) {
                 let pixels = width as usize * height as usize;
                 self.alpha.resize(pixels, 0);
                 self.segmenter
@@ -272,7 +276,12 @@ impl EffectsPipeline {
         let t3 = clock();
         report.ms.compositing = t3 - t2;
 
-        if let Some((bbox, keypoints, mesh)) = &face {
+        if let Some(FaceMarks {
+            bbox,
+            keypoints,
+            mesh,
+        }) = &face
+        {
             report.faces = 1;
             if options.face_boxes {
                 let thickness = (width.min(height) / 160).max(2);
@@ -304,16 +313,28 @@ fn copy_frame(frame: &RgbaFrame<'_>, out: &mut [u8]) {
     }
 }
 
+/// What is drawn for one face.
+struct FaceMarks {
+    bbox: BoundingBox,
+    keypoints: [(f32, f32); 6],
+    /// The mesh points, when the mesh is drawn.
+    mesh: Option<Vec<[f32; 3]>>,
+}
+
 /// The box, keypoints and (if wanted) mesh points of a tracked face. The
 /// detection's own box and keypoints are used on frames that ran it.
 fn face_marks(
     landmarks: &FaceLandmarks,
     detection: Option<&FaceDetection>,
     with_mesh: bool,
-) -> (BoundingBox, [(f32, f32); 6], Option<Vec<[f32; 3]>>) {
+) -> FaceMarks {
     let mesh = with_mesh.then(|| landmarks.points.clone());
     if let Some(detection) = detection {
-        return (detection.bbox, detection.keypoints, mesh);
+        return FaceMarks {
+            bbox: detection.bbox,
+            keypoints: detection.keypoints,
+            mesh,
+        };
     }
     let points = &landmarks.points;
     let mut bbox = BoundingBox {
@@ -334,5 +355,9 @@ fn face_marks(
             keypoints[k] = ((pa[0] + pb[0]) / 2.0, (pa[1] + pb[1]) / 2.0);
         }
     }
-    (bbox, keypoints, mesh)
+    FaceMarks {
+        bbox,
+        keypoints,
+        mesh,
+    }
 }
