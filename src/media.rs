@@ -173,21 +173,28 @@ pub async fn display_media(audio: bool) -> Result<Camera, MediaError> {
     let request = web_sys::DisplayMediaStreamConstraints::new();
     request.set_video(&JsValue::TRUE);
     request.set_audio(&JsValue::from_bool(audio));
-    let promise = devices
-        .get_display_media_with_constraints(&request)
-        .map_err(|e| MediaError::from_js(&e))?;
+    let promise = devices.get_display_media_with_constraints(&request);
+    Ok(Camera {
+        stream: captured(promise, "getDisplayMedia").await?,
+        stop_on_drop: true,
+    })
+}
+
+/// Awaits a capture promise (`api` names it in errors) and checks that it
+/// gave a stream.
+async fn captured(
+    promise: Result<js_sys::Promise, JsValue>,
+    api: &str,
+) -> Result<MediaStream, MediaError> {
+    let promise = promise.map_err(|e| MediaError::from_js(&e))?;
     let stream = JsFuture::from(promise)
         .await
         .map_err(|e| MediaError::from_js(&e))?;
-    let stream = stream.dyn_into::<MediaStream>().map_err(|other| {
+    stream.dyn_into::<MediaStream>().map_err(|other| {
         MediaError::Other(JsErrorInfo {
             name: "TypeError".into(),
-            message: format!("getDisplayMedia resolved to {other:?}, not a MediaStream"),
+            message: format!("{api} resolved to {other:?}, not a MediaStream"),
         })
-    })?;
-    Ok(Camera {
-        stream,
-        stop_on_drop: true,
     })
 }
 
@@ -207,20 +214,9 @@ impl Camera {
     pub async fn open(constraints: &CameraConstraints) -> Result<Self, MediaError> {
         let devices = media_devices()?;
         let request = constraints.to_js();
-        let promise = devices
-            .get_user_media_with_constraints(request.unchecked_ref())
-            .map_err(|e| MediaError::from_js(&e))?;
-        let stream = JsFuture::from(promise)
-            .await
-            .map_err(|e| MediaError::from_js(&e))?;
-        let stream = stream.dyn_into::<MediaStream>().map_err(|other| {
-            MediaError::Other(JsErrorInfo {
-                name: "TypeError".into(),
-                message: format!("getUserMedia resolved to {other:?}, not a MediaStream"),
-            })
-        })?;
+        let promise = devices.get_user_media_with_constraints(request.unchecked_ref());
         Ok(Self {
-            stream,
+            stream: captured(promise, "getUserMedia").await?,
             stop_on_drop: true,
         })
     }

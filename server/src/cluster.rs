@@ -20,12 +20,11 @@ use std::{
 
 use futures_util::StreamExt;
 use peerlens_protocol::{ErrorCode, IceServer, PeerInfo, ServerMessage};
-use rand::{distr::Alphanumeric, Rng};
 use redis::{aio::MultiplexedConnection, AsyncCommands, Script};
 use serde_json::{json, Value};
 
 use crate::{
-    hub::{Outbox, Refusal},
+    hub::{random_id, Outbox, Refusal},
     turn::TurnConfig,
 };
 
@@ -90,14 +89,6 @@ fn room_key(room: &str) -> String {
 
 fn node_channel(node: &str) -> String {
     format!("peerlens:node:{node}")
-}
-
-fn random_id() -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(12)
-        .map(char::from)
-        .collect()
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Refusal {

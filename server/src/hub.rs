@@ -220,7 +220,8 @@ pub(crate) fn signal_frame(from: &str, data: &str) -> String {
     format!(r#"{{"type":"signal","from":"{from}","data":{data}}}"#)
 }
 
-fn random_id() -> String {
+/// A fresh 12-character alphanumeric peer id.
+pub(crate) fn random_id() -> String {
     rand::rng()
         .sample_iter(&Alphanumeric)
         .take(12)

@@ -24,6 +24,24 @@ fn cargo() -> Command {
     command
 }
 
+/// `cargo run` of the benchmark driver (tests/e2e, `bench`) in release,
+/// for the benchmark `name`; the caller adds its arguments.
+fn driver(name: &str) -> Command {
+    let mut command = cargo();
+    command.args([
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        "peerlens-e2e",
+        "--bin",
+        "bench",
+        "--",
+        name,
+    ]);
+    command
+}
+
 fn copy(from: &Path, to: &Path) -> Result<()> {
     if let Some(parent) = to.parent() {
         fs::create_dir_all(parent)
@@ -118,18 +136,7 @@ fn vision() -> Result<()> {
     }
     println!("\n== running the vision benchmark in headless Chromium (a few minutes)");
     run_cmd(
-        cargo()
-            .args([
-                "run",
-                "--release",
-                "--quiet",
-                "-p",
-                "peerlens-e2e",
-                "--bin",
-                "bench",
-                "--",
-                "vision",
-            ])
+        driver("vision")
             .arg(&dir)
             .arg(raw.to_string())
             .arg(gz.to_string()),

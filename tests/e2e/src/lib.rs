@@ -42,6 +42,17 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
     }
 }
 
+/// The built demo (`www/dist`), which `cargo xtask test` builds with trunk
+/// before the end-to-end tests.
+pub fn demo_dist() -> PathBuf {
+    let dist = root().join("www/dist");
+    assert!(
+        dist.join("index.html").is_file(),
+        "www/dist is not built; `cargo xtask test` builds it with trunk first"
+    );
+    dist
+}
+
 /// A self-signed certificate for `127.0.0.1` and `localhost`, made with the
 /// openssl command in a fresh temporary directory: (cert.pem, key.pem).
 pub fn self_signed_cert() -> (PathBuf, PathBuf) {

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use peerlens_e2e::{
-    root, wait_for, Browser, ChaosServer, Chromedriver, ExternalServer, TestServer, MALFORMED,
+    demo_dist, wait_for, Browser, ChaosServer, Chromedriver, ExternalServer, TestServer, MALFORMED,
 };
 use serde_json::Value;
 
@@ -60,15 +60,6 @@ fn logged_errors(browser: &Browser) -> Vec<String> {
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
         .unwrap_or_default()
-}
-
-fn demo_dist() -> std::path::PathBuf {
-    let dist = root().join("www/dist");
-    assert!(
-        dist.join("index.html").is_file(),
-        "www/dist is not built; `cargo xtask test` builds it with trunk first"
-    );
-    dist
 }
 
 /// Waits until the page shows `count` remote tiles that play video.

@@ -5,19 +5,10 @@
 use std::time::Duration;
 
 use peerlens_e2e::{
-    root, self_signed_cert, wait_for, Browser, Chromedriver, ExternalServer, TestServer,
+    demo_dist, root, self_signed_cert, wait_for, Browser, Chromedriver, ExternalServer, TestServer,
 };
 use peerlens_server::{Config, TurnConfig};
 use serde_json::Value;
-
-fn demo_dist() -> std::path::PathBuf {
-    let dist = root().join("www/dist");
-    assert!(
-        dist.join("index.html").is_file(),
-        "www/dist is not built; `cargo xtask test` builds it with trunk first"
-    );
-    dist
-}
 
 /// Remote tiles as (peer, playing frames, route) triples.
 fn tiles(browser: &Browser) -> Vec<(String, u64, String)> {
