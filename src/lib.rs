@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 pub mod call;
+#[cfg(feature = "vision")]
+pub mod effects;
 pub mod error;
 mod js;
 pub mod js_codec;

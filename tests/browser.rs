@@ -20,6 +20,8 @@ use web_sys::{
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+#[path = "browser/effects.rs"]
+mod effects;
 #[path = "browser/rtc.rs"]
 mod rtc;
 
