@@ -385,11 +385,6 @@ async fn run_room(
 /// The returned closure must outlive the hook; the caller keeps it for as
 /// long as the room runs.
 fn expose_room(room: &Rc<Room>) -> Option<Closure<dyn FnMut() -> js_sys::Promise>> {
-    let window = web_sys::window()?;
-    let hooks = js_sys::Reflect::get(&window, &"peerlensDemo".into())
-        .ok()
-        .filter(|v| v.is_object())
-        .unwrap_or_else(|| js_sys::Object::new().into());
     let weak = Rc::downgrade(room);
     let restart = Closure::<dyn FnMut() -> js_sys::Promise>::new(move || {
         let weak = weak.clone();
@@ -436,9 +431,21 @@ fn expose_room(room: &Rc<Room>) -> Option<Closure<dyn FnMut() -> js_sys::Promise
             Ok(JsValue::from_f64(now() - start))
         })
     });
-    let _ = js_sys::Reflect::set(&hooks, &"restartIce".into(), restart.as_ref());
-    let _ = js_sys::Reflect::set(&window, &"peerlensDemo".into(), &hooks);
+    set_hook("restartIce", restart.as_ref());
     Some(restart)
+}
+
+/// Sets `window.peerlensDemo[key]`, creating the object on first use.
+fn set_hook(key: &str, value: &JsValue) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let hooks = js_sys::Reflect::get(&window, &"peerlensDemo".into())
+        .ok()
+        .filter(|v| v.is_object())
+        .unwrap_or_else(|| js_sys::Object::new().into());
+    let _ = js_sys::Reflect::set(&hooks, &key.into(), value);
+    let _ = js_sys::Reflect::set(&window, &"peerlensDemo".into(), &hooks);
 }
 
 fn now() -> f64 {
@@ -477,19 +484,7 @@ fn time_first_frame(peer: String, started: f64) {
             return;
         };
         next_frame(&video).await;
-        let Some(window) = web_sys::window() else {
-            return;
-        };
-        let hooks = js_sys::Reflect::get(&window, &"peerlensDemo".into())
-            .ok()
-            .filter(|v| v.is_object())
-            .unwrap_or_else(|| js_sys::Object::new().into());
-        let _ = js_sys::Reflect::set(
-            &hooks,
-            &"firstFrameMs".into(),
-            &JsValue::from_f64(now() - started),
-        );
-        let _ = js_sys::Reflect::set(&window, &"peerlensDemo".into(), &hooks);
+        set_hook("firstFrameMs", &JsValue::from_f64(now() - started));
     });
 }
 

@@ -163,21 +163,7 @@ fn rtc() -> Result<()> {
         &dir.join("baseline.html"),
     )?;
     println!("\n== running the rtc benchmark in headless Chromium (a few minutes)");
-    run_cmd(
-        cargo()
-            .args([
-                "run",
-                "--release",
-                "--quiet",
-                "-p",
-                "peerlens-e2e",
-                "--bin",
-                "bench",
-                "--",
-                "rtc",
-            ])
-            .arg(&dir),
-    )
+    run_cmd(driver("rtc").arg(&dir))
 }
 
 /// `bench server`: the release server and the Node `ws` relay under the

@@ -155,12 +155,7 @@ pub fn composite(
         }
     }
     // The frame, packed, as the foreground.
-    for y in 0..height {
-        for x in 0..width {
-            let i = (y as usize * width as usize + x as usize) * 4;
-            out[i..i + 4].copy_from_slice(&frame.pixel(x, y));
-        }
-    }
+    frame.copy_packed(out);
     let background_pixels: &[u8] = match background {
         Background::Keep => return Ok(()),
         Background::Blur { radius } => {
@@ -173,12 +168,7 @@ pub fn composite(
         }
         Background::Image(image) => {
             scratch.b.resize(pixels * 4, 0);
-            for y in 0..height {
-                for x in 0..width {
-                    let i = (y as usize * width as usize + x as usize) * 4;
-                    scratch.b[i..i + 4].copy_from_slice(&image.pixel(x, y));
-                }
-            }
+            image.copy_packed(&mut scratch.b);
             &scratch.b
         }
         Background::Fill(colour) => {

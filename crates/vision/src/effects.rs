@@ -208,7 +208,7 @@ impl EffectsPipeline {
             });
         }
         let mut report = FrameReport::default();
-        let options = self.options.clone();
+        let options = &self.options;
 
         let t0 = clock();
         let mut face: Option<FaceMarks> = None;
@@ -271,7 +271,7 @@ impl EffectsPipeline {
         if needs_mask {
             composite::composite(frame, &self.alpha, &effect, out, &mut self.scratch)?;
         } else {
-            copy_frame(frame, out);
+            frame.copy_packed(out);
         }
         let t3 = clock();
         report.ms.compositing = t3 - t2;
@@ -292,7 +292,7 @@ impl EffectsPipeline {
                 }
             }
             if let Some(points) = mesh {
-                for p in points {
+                for p in points.iter() {
                     composite::draw_dot(out, width, height, p[0], p[1], 1.0, MESH_COLOUR);
                 }
             }
@@ -303,32 +303,22 @@ impl EffectsPipeline {
     }
 }
 
-fn copy_frame(frame: &RgbaFrame<'_>, out: &mut [u8]) {
-    let width = frame.width();
-    for y in 0..frame.height() {
-        for x in 0..width {
-            let i = (y as usize * width as usize + x as usize) * 4;
-            out[i..i + 4].copy_from_slice(&frame.pixel(x, y));
-        }
-    }
-}
-
-/// What is drawn for one face.
-struct FaceMarks {
+/// What is drawn for one face, borrowing the tracker's landmarks.
+struct FaceMarks<'a> {
     bbox: BoundingBox,
     keypoints: [(f32, f32); 6],
     /// The mesh points, when the mesh is drawn.
-    mesh: Option<Vec<[f32; 3]>>,
+    mesh: Option<&'a [[f32; 3]]>,
 }
 
 /// The box, keypoints and (if wanted) mesh points of a tracked face. The
 /// detection's own box and keypoints are used on frames that ran it.
-fn face_marks(
-    landmarks: &FaceLandmarks,
+fn face_marks<'a>(
+    landmarks: &'a FaceLandmarks,
     detection: Option<&FaceDetection>,
     with_mesh: bool,
-) -> FaceMarks {
-    let mesh = with_mesh.then(|| landmarks.points.clone());
+) -> FaceMarks<'a> {
+    let mesh = with_mesh.then_some(landmarks.points.as_slice());
     if let Some(detection) = detection {
         return FaceMarks {
             bbox: detection.bbox,

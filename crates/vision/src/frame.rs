@@ -67,6 +67,19 @@ impl<'a> RgbaFrame<'a> {
         self.height
     }
 
+    /// Copies the image into `out` as packed rows (`4 * width` bytes each),
+    /// whatever this frame's stride. `out` must hold the whole image.
+    pub(crate) fn copy_packed(&self, out: &mut [u8]) {
+        let row = self.width as usize * 4;
+        for (y, dst) in out
+            .chunks_exact_mut(row)
+            .take(self.height as usize)
+            .enumerate()
+        {
+            dst.copy_from_slice(&self.data[y * self.stride..][..row]);
+        }
+    }
+
     /// The RGBA bytes of pixel (`x`, `y`). Both must be in range, which the
     /// callers in this crate guarantee by clamping.
     pub(crate) fn pixel(&self, x: u32, y: u32) -> [u8; 4] {
@@ -83,6 +96,21 @@ impl<'a> RgbaFrame<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_packed_drops_row_padding() {
+        // 2x2 pixels in rows of 12 bytes: 8 of pixels, 4 of padding.
+        let mut buf = Vec::new();
+        for row in 0..2u8 {
+            buf.extend((0..8).map(|i| row * 10 + i));
+            buf.extend([99; 4]);
+        }
+        let frame = RgbaFrame::new(&buf, 2, 2, 12).unwrap();
+        let mut out = vec![0u8; 16];
+        frame.copy_packed(&mut out);
+        let expected: Vec<u8> = (0..8).chain(10..18).collect();
+        assert_eq!(out, expected);
+    }
 
     #[test]
     fn rejects_zero_size_short_buffers_and_short_strides() {
