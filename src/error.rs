@@ -9,7 +9,7 @@ use std::fmt;
 use wasm_bindgen::{JsCast, JsValue};
 
 /// The `name` and `message` of a value thrown by a browser API.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JsErrorInfo {
     /// The error's `name`, such as `NotAllowedError`; empty when the thrown
     /// value had none.

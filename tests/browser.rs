@@ -22,6 +22,8 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 #[path = "browser/effects.rs"]
 mod effects;
+#[path = "browser/effects_live.rs"]
+mod effects_live;
 #[path = "browser/rtc.rs"]
 mod rtc;
 

@@ -9,12 +9,12 @@ use peerlens::{
 };
 use wasm_bindgen_test::wasm_bindgen_test;
 
-const DETECTOR: &[u8] = include_bytes!("../../models/face_detection_short_range.onnx");
-const MESH: &[u8] = include_bytes!("../../models/face_landmark.onnx");
-const SEGMENTER: &[u8] = include_bytes!("../../models/selfie_segmentation.onnx");
+pub(crate) const DETECTOR: &[u8] = include_bytes!("../../models/face_detection_short_range.onnx");
+pub(crate) const MESH: &[u8] = include_bytes!("../../models/face_landmark.onnx");
+pub(crate) const SEGMENTER: &[u8] = include_bytes!("../../models/selfie_segmentation.onnx");
 
 /// A `blob:` URL serving `bytes`.
-fn blob_url(bytes: &[u8]) -> String {
+pub(crate) fn blob_url(bytes: &[u8]) -> String {
     let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
     let blob = web_sys::Blob::new_with_u8_array_sequence(&parts).expect("a blob");
     web_sys::Url::create_object_url_with_blob(&blob).expect("an object URL")

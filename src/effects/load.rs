@@ -1,9 +1,7 @@
-//! Loading the effects' models in the browser: fetched from a base URL the
-//! app chooses (so they can be self-hosted), with byte-level progress, and
-//! typed errors for a URL that fails and for a model that does not load.
-//!
-//! The frame loop that draws the effects (a Worker on an OffscreenCanvas,
-//! or the main thread) builds on [`load_pipeline`].
+//! Loading the effects' models: fetched from a base URL the app chooses
+//! (so they can be self-hosted), with byte-level progress, and typed errors
+//! for a URL that fails and for a model that does not load. Works on the
+//! page and in a worker.
 
 use js_sys::{Reflect, Uint8Array};
 use peerlens_vision::{EffectModels, EffectOptions, EffectsPipeline, SegmenterModel, VisionError};
@@ -11,50 +9,12 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStreamDefaultReader, Response};
 
+use super::EffectsError;
 use crate::JsErrorInfo;
 
-/// Why the effects could not be loaded.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum EffectsError {
-    /// The request itself failed (network, CORS, a malformed URL).
-    #[error("could not fetch {url}: {info}")]
-    Fetch {
-        /// The model URL.
-        url: String,
-        /// What the browser threw.
-        info: JsErrorInfo,
-    },
-    /// The server answered with an error status.
-    #[error("{url} answered HTTP {status}")]
-    Http {
-        /// The model URL.
-        url: String,
-        /// The status code.
-        status: u16,
-    },
-    /// The bytes arrived but are not a usable model.
-    #[error("the model at {url} does not load: {source}")]
-    Model {
-        /// The model URL.
-        url: String,
-        /// What the vision layer said.
-        source: VisionError,
-    },
-}
-
-impl EffectsError {
-    /// A stable name for the kind, used as the JS `Error.name`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Fetch { .. } => "FetchError",
-            Self::Http { .. } => "HttpError",
-            Self::Model { .. } => "ModelError",
-        }
-    }
-}
-
 /// Where the three models are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ModelUrls {
     /// BlazeFace short range.
     pub detector: String,
@@ -82,7 +42,7 @@ impl ModelUrls {
 }
 
 /// Bytes received and, once every response said, the total.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Progress {
     /// Bytes received so far, over all files.
     pub loaded: u64,
@@ -97,14 +57,20 @@ fn fetch_error(url: &str, value: &JsValue) -> EffectsError {
     }
 }
 
+/// `fetch(url)` on the page or in a worker.
+fn global_fetch(url: &str) -> Result<js_sys::Promise, JsValue> {
+    let global = js_sys::global();
+    let fetch: js_sys::Function = Reflect::get(&global, &"fetch".into())?.dyn_into()?;
+    fetch.call1(&global, &url.into())?.dyn_into()
+}
+
 /// Fetches `url` to the end, calling `on_chunk(received_so_far,
 /// content_length)` after the headers and after every chunk.
 pub async fn fetch_bytes(
     url: &str,
     on_chunk: &mut dyn FnMut(u64, Option<u64>),
 ) -> Result<Vec<u8>, EffectsError> {
-    let window = web_sys::window().ok_or_else(|| fetch_error(url, &"no window".into()))?;
-    let response: Response = JsFuture::from(window.fetch_with_str(url))
+    let response: Response = JsFuture::from(global_fetch(url).map_err(|e| fetch_error(url, &e))?)
         .await
         .map_err(|e| fetch_error(url, &e))?
         .dyn_into()
@@ -193,9 +159,14 @@ pub async fn load_pipeline(
             VisionError::Model { model, .. } if model.contains("segment") => &urls.segmenter,
             _ => &urls.detector,
         };
+        let (model, reason) = match source {
+            VisionError::Model { model, reason } => (model.to_owned(), reason),
+            other => ("unknown".to_owned(), other.to_string()),
+        };
         EffectsError::Model {
             url: url.clone(),
-            source,
+            model,
+            reason,
         }
     })
 }

@@ -1,0 +1,482 @@
+//! The frame loop's body, shared by the worker and the main thread: one
+//! camera image in (a `VideoFrame`, an `ImageBitmap` or a video element),
+//! the processed frame drawn on the output canvas, whose `captureStream()`
+//! peers receive.
+//!
+//! Until the models are loaded, while no effect is on, or if a frame fails,
+//! the image is drawn as it is: the video never stops.
+
+use peerlens_vision::{EffectOptions, EffectsPipeline, RgbaFrame};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::{Clamped, JsCast, JsValue};
+use web_sys::ImageData;
+
+use super::{
+    bindings::{now, scratch_canvas, AnyCanvas, Ctx2d},
+    BackgroundSetting, EffectSettings, EffectsError,
+};
+
+/// Average milliseconds per processed frame in each stage.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageMs {
+    /// Reading the camera image's pixels.
+    pub preprocess: f64,
+    /// Face detection and landmarks.
+    pub faces: f64,
+    /// Segmentation, mask upsampling and feathering.
+    pub segmentation: f64,
+    /// The background effect.
+    pub compositing: f64,
+    /// Boxes, keypoints and mesh.
+    pub drawing: f64,
+    /// Writing the result to the output canvas.
+    pub upload: f64,
+    /// All of the above.
+    pub total: f64,
+}
+
+/// Where the frames are processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Thread {
+    /// A dedicated worker.
+    #[default]
+    Worker,
+    /// The page's main thread.
+    Main,
+}
+
+/// How frames reach the effects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SourceKind {
+    /// `VideoFrame`s from a `MediaStreamTrackProcessor`.
+    #[default]
+    Processor,
+    /// `ImageBitmap`s of a video element, sent to the worker.
+    Bitmap,
+    /// A video element drawn directly (main thread).
+    Video,
+}
+
+/// A stats event: rates over the last interval, totals since `apply`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EffectsStats {
+    /// Camera frames arriving per second.
+    pub fps_in: f64,
+    /// Frames drawn to the output per second.
+    pub fps_out: f64,
+    /// Frames dropped because the effects were busy, since `apply`.
+    pub dropped: u64,
+    /// Frames drawn to the output since `apply`.
+    pub frames: u64,
+    /// Of those, frames that went through the models.
+    pub processed: u64,
+    /// Milliseconds per processed frame, by stage, over the interval.
+    pub ms: StageMs,
+    /// Milliseconds of the page's main thread spent per output frame.
+    pub main_thread_ms: f64,
+    /// Size of the wasm memory where the frames are processed.
+    pub wasm_bytes: u64,
+    /// JS objects held by that wasm instance.
+    pub live_refs: u32,
+    /// Camera frames received and not yet closed.
+    pub open_frames: u32,
+    /// Whether the models are loaded and some effect is on.
+    pub active: bool,
+    /// Where the frames are processed.
+    pub thread: Thread,
+    /// How the frames arrive.
+    pub source: SourceKind,
+}
+
+/// Sums over one stats interval.
+#[derive(Default)]
+struct Window {
+    start: f64,
+    arrived: u64,
+    drawn: u64,
+    processed: u64,
+    main_ms: f64,
+    ms: StageMs,
+}
+
+/// The background image, and its pixels scaled to cover the frame.
+struct Replacement {
+    image: JsValue,
+    size: (u32, u32),
+    pixels: Vec<u8>,
+}
+
+/// See the module docs.
+pub(crate) struct Engine {
+    pipeline: Option<EffectsPipeline>,
+    settings: EffectSettings,
+    replacement: Option<Replacement>,
+    output: AnyCanvas,
+    out_ctx: Ctx2d,
+    input: Option<(AnyCanvas, Ctx2d)>,
+    size: (u32, u32),
+    rgba: Vec<u8>,
+    out: Vec<u8>,
+    window: Window,
+    interval_ms: f64,
+    dropped: u64,
+    frames: u64,
+    processed: u64,
+    open_frames: u32,
+    last_timestamp: Option<f64>,
+    frame_interval_us: f64,
+    thread: Thread,
+    source: SourceKind,
+    /// The last frame error reported, so a failing frame is reported once
+    /// rather than 30 times a second.
+    last_error: Option<String>,
+}
+
+impl Engine {
+    /// An engine drawing on `output` (a canvas element or an
+    /// `OffscreenCanvas`).
+    pub(crate) fn new(
+        output: AnyCanvas,
+        thread: Thread,
+        source: SourceKind,
+        fps: f64,
+        interval_ms: u32,
+    ) -> Result<Self, EffectsError> {
+        let out_ctx = output
+            .context_2d(false)
+            .map_err(|e| EffectsError::browser("getting the output canvas's 2D context", &e))?;
+        Ok(Self {
+            pipeline: None,
+            settings: EffectSettings::default(),
+            replacement: None,
+            output,
+            out_ctx,
+            input: None,
+            size: (0, 0),
+            rgba: Vec::new(),
+            out: Vec::new(),
+            window: Window {
+                start: now(),
+                ..Window::default()
+            },
+            interval_ms: f64::from(interval_ms.max(50)),
+            dropped: 0,
+            frames: 0,
+            processed: 0,
+            open_frames: 0,
+            last_timestamp: None,
+            frame_interval_us: 1e6 / if fps > 0.0 { fps } else { 30.0 },
+            thread,
+            source,
+            last_error: None,
+        })
+    }
+
+    /// Hands over the loaded models; effects start with the next frame.
+    pub(crate) fn set_pipeline(&mut self, mut pipeline: EffectsPipeline, options: EffectOptions) {
+        pipeline.set_options(options);
+        self.pipeline = Some(pipeline);
+    }
+
+    /// Takes the models back, when the frame path ends.
+    pub(crate) fn take_pipeline(&mut self) -> Option<EffectsPipeline> {
+        self.pipeline.take()
+    }
+
+    /// Changes the effects from the next frame on. `image` replaces the
+    /// background image when given.
+    pub(crate) fn set_settings(&mut self, settings: EffectSettings, image: Option<JsValue>) {
+        if let (Some(pipeline), Ok(options)) = (self.pipeline.as_mut(), settings.to_options()) {
+            pipeline.set_options(options);
+        }
+        self.settings = settings;
+        if let Some(image) = image {
+            self.replacement = (!image.is_null() && !image.is_undefined()).then_some(Replacement {
+                image,
+                size: (0, 0),
+                pixels: Vec::new(),
+            });
+        }
+    }
+
+    /// A camera frame arrived; `timestamp_us` (when known) lets frames the
+    /// browser dropped before they reached us be counted too.
+    pub(crate) fn arrived(&mut self, timestamp_us: Option<f64>) {
+        self.window.arrived += 1;
+        self.open_frames += 1;
+        if let Some(ts) = timestamp_us {
+            if let Some(last) = self.last_timestamp {
+                let missing = ((ts - last) / self.frame_interval_us).round() - 1.0;
+                if missing >= 1.0 && missing < 1e6 {
+                    self.dropped += missing as u64;
+                }
+            }
+            self.last_timestamp = Some(ts);
+        }
+    }
+
+    /// Counts the page measured for the bitmap path: camera frames seen,
+    /// frames it dropped while the worker was busy, and its time spent.
+    pub(crate) fn page_counts(&mut self, arrived: u64, dropped: u64, main_ms: f64) {
+        self.window.arrived += arrived;
+        self.dropped += dropped;
+        self.window.main_ms += main_ms;
+    }
+
+    /// A frame (an `ImageBitmap`) was received from the page.
+    pub(crate) fn opened(&mut self) {
+        self.open_frames += 1;
+    }
+
+    /// A received frame was closed (drawn or dropped).
+    pub(crate) fn closed(&mut self) {
+        self.open_frames = self.open_frames.saturating_sub(1);
+    }
+
+    /// Frames skipped because a newer one was waiting.
+    pub(crate) fn dropped(&mut self, n: u64) {
+        self.dropped += n;
+    }
+
+    fn resize(&mut self, width: u32, height: u32) -> Result<(), EffectsError> {
+        if self.size == (width, height) {
+            return Ok(());
+        }
+        self.output.resize(width, height);
+        match &self.input {
+            Some((canvas, _)) => canvas.resize(width, height),
+            None => {
+                let canvas = scratch_canvas(width, height)
+                    .map_err(|e| EffectsError::browser("creating the scratch canvas", &e))?;
+                let ctx = canvas
+                    .context_2d(true)
+                    .map_err(|e| EffectsError::browser("getting a 2D context", &e))?;
+                self.input = Some((canvas, ctx));
+            }
+        }
+        let bytes = width as usize * height as usize * 4;
+        self.rgba.resize(bytes, 0);
+        self.out.resize(bytes, 0);
+        self.size = (width, height);
+        Ok(())
+    }
+
+    /// Draws one camera image (already counted by [`Engine::arrived`]).
+    /// The caller closes it. An error means the frame went out
+    /// unprocessed; it is returned once per distinct cause.
+    pub(crate) fn draw(
+        &mut self,
+        image: &JsValue,
+        width: u32,
+        height: u32,
+    ) -> Result<(), EffectsError> {
+        let t0 = now();
+        let result = self.draw_inner(image, width, height, t0);
+        self.frames += 1;
+        self.window.drawn += 1;
+        if self.thread == Thread::Main {
+            self.window.main_ms += now() - t0;
+        }
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // Never lose the frame: draw it as it came.
+                let _ = self.out_ctx.draw_image(image, 0.0, 0.0);
+                let text = e.to_string();
+                if self.last_error.as_deref() == Some(text.as_str()) {
+                    Ok(())
+                } else {
+                    self.last_error = Some(text);
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    fn draw_inner(
+        &mut self,
+        image: &JsValue,
+        width: u32,
+        height: u32,
+        t0: f64,
+    ) -> Result<(), EffectsError> {
+        if width == 0 || height == 0 {
+            return Ok(());
+        }
+        self.resize(width, height)?;
+        let active = self.pipeline.is_some() && self.settings.any();
+        if !active {
+            return self
+                .out_ctx
+                .draw_image(image, 0.0, 0.0)
+                .map_err(|e| EffectsError::browser("drawing a frame", &e));
+        }
+        let Some((_, input)) = &self.input else {
+            return Ok(());
+        };
+        input
+            .draw_image(image, 0.0, 0.0)
+            .map_err(|e| EffectsError::browser("drawing a frame", &e))?;
+        let data = input
+            .get_image_data(0.0, 0.0, f64::from(width), f64::from(height))
+            .map_err(|e| EffectsError::browser("reading a frame's pixels", &e))?;
+        let pixels: js_sys::Uint8ClampedArray = js_sys::Reflect::get(&data, &"data".into())
+            .map_err(|e| EffectsError::browser("reading a frame's pixels", &e))?
+            .unchecked_into();
+        pixels.copy_to(&mut self.rgba);
+        let t1 = now();
+
+        let wants_image = self.settings.background == BackgroundSetting::Replace;
+        if wants_image {
+            self.scale_replacement(width, height)?;
+        }
+        let frame = RgbaFrame::new(&self.rgba, width, height, width as usize * 4)
+            .map_err(|e| EffectsError::Frame(e.to_string()))?;
+        let replacement = match (&self.replacement, wants_image) {
+            (Some(r), true) if r.size == (width, height) => Some(
+                RgbaFrame::new(&r.pixels, width, height, width as usize * 4)
+                    .map_err(|e| EffectsError::Frame(e.to_string()))?,
+            ),
+            _ => None,
+        };
+        let Some(pipeline) = self.pipeline.as_mut() else {
+            return Ok(());
+        };
+        let report = pipeline
+            .process(&frame, replacement.as_ref(), &mut self.out, &mut now)
+            .map_err(|e| EffectsError::Frame(e.to_string()))?;
+        let t2 = now();
+        // The ImageData is a view of wasm memory, used at once.
+        let image_data =
+            ImageData::new_with_u8_clamped_array_and_sh(Clamped(&self.out), width, height)
+                .map_err(|e| EffectsError::browser("wrapping the output pixels", &e))?;
+        self.out_ctx
+            .put_image_data(&image_data, 0.0, 0.0)
+            .map_err(|e| EffectsError::browser("writing the output frame", &e))?;
+        let t3 = now();
+
+        self.processed += 1;
+        let w = &mut self.window;
+        w.processed += 1;
+        w.ms.preprocess += t1 - t0;
+        w.ms.faces += report.ms.faces;
+        w.ms.segmentation += report.ms.segmentation;
+        w.ms.compositing += report.ms.compositing;
+        w.ms.drawing += report.ms.drawing;
+        w.ms.upload += t3 - t2;
+        w.ms.total += t3 - t0;
+        self.last_error = None;
+        Ok(())
+    }
+
+    /// Scales the background image to cover `width` x `height` (centred,
+    /// cropped), once per image and size.
+    fn scale_replacement(&mut self, width: u32, height: u32) -> Result<(), EffectsError> {
+        let Some(r) = self.replacement.as_mut() else {
+            return Ok(());
+        };
+        if r.size == (width, height) {
+            return Ok(());
+        }
+        let dims = |key: &str| {
+            js_sys::Reflect::get(&r.image, &key.into())
+                .ok()
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0)
+        };
+        let (iw, ih) = (dims("width"), dims("height"));
+        if iw <= 0.0 || ih <= 0.0 {
+            return Err(EffectsError::Options(
+                "the background image has no size".into(),
+            ));
+        }
+        let canvas = scratch_canvas(width, height)
+            .map_err(|e| EffectsError::browser("creating the scratch canvas", &e))?;
+        let ctx = canvas
+            .context_2d(true)
+            .map_err(|e| EffectsError::browser("getting a 2D context", &e))?;
+        let (w, h) = (f64::from(width), f64::from(height));
+        let scale = (w / iw).max(h / ih);
+        let (sw, sh) = (w / scale, h / scale);
+        ctx.draw_image_cropped(
+            &r.image,
+            (iw - sw) / 2.0,
+            (ih - sh) / 2.0,
+            sw,
+            sh,
+            0.0,
+            0.0,
+            w,
+            h,
+        )
+        .map_err(|e| EffectsError::browser("drawing the background image", &e))?;
+        let data = ctx
+            .get_image_data(0.0, 0.0, w, h)
+            .map_err(|e| EffectsError::browser("reading the background image", &e))?;
+        let pixels: js_sys::Uint8ClampedArray = js_sys::Reflect::get(&data, &"data".into())
+            .map_err(|e| EffectsError::browser("reading the background image", &e))?
+            .unchecked_into();
+        r.pixels.resize(width as usize * height as usize * 4, 0);
+        pixels.copy_to(&mut r.pixels);
+        r.size = (width, height);
+        Ok(())
+    }
+
+    /// The stats for the interval just ended, when it has.
+    pub(crate) fn take_stats(&mut self) -> Option<EffectsStats> {
+        let t = now();
+        let elapsed = t - self.window.start;
+        if elapsed < self.interval_ms {
+            return None;
+        }
+        let w = std::mem::replace(
+            &mut self.window,
+            Window {
+                start: t,
+                ..Window::default()
+            },
+        );
+        let per = |sum: f64, n: u64| if n == 0 { 0.0 } else { sum / n as f64 };
+        let n = w.processed;
+        Some(EffectsStats {
+            fps_in: w.arrived as f64 * 1000.0 / elapsed,
+            fps_out: w.drawn as f64 * 1000.0 / elapsed,
+            dropped: self.dropped,
+            frames: self.frames,
+            processed: self.processed,
+            ms: StageMs {
+                preprocess: per(w.ms.preprocess, n),
+                faces: per(w.ms.faces, n),
+                segmentation: per(w.ms.segmentation, n),
+                compositing: per(w.ms.compositing, n),
+                drawing: per(w.ms.drawing, n),
+                upload: per(w.ms.upload, n),
+                total: per(w.ms.total, n),
+            },
+            main_thread_ms: per(w.main_ms, w.drawn),
+            wasm_bytes: wasm_bytes(),
+            live_refs: wasm_bindgen::externref_heap_live_count(),
+            open_frames: self.open_frames,
+            active: self.pipeline.is_some() && self.settings.any(),
+            thread: self.thread,
+            source: self.source,
+        })
+    }
+}
+
+/// The size of this instance's wasm memory.
+pub(crate) fn wasm_bytes() -> u64 {
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .ok()
+        .and_then(|m| {
+            js_sys::Reflect::get(&m.buffer(), &"byteLength".into())
+                .ok()
+                .and_then(|v| v.as_f64())
+        })
+        .unwrap_or(0.0) as u64
+}

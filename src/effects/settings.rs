@@ -1,0 +1,252 @@
+//! The effect settings apps pass in (from Rust or, as camelCase objects,
+//! from JS), checked and turned into the vision crate's options.
+
+use peerlens_vision::{BackgroundEffect, EffectOptions, SegmenterModel};
+use serde::{Deserialize, Serialize};
+
+use super::EffectsError;
+
+/// The largest blur radius accepted, in pixels.
+pub const MAX_BLUR_RADIUS: u32 = 64;
+/// The largest mask feathering radius accepted, in pixels.
+pub const MAX_FEATHER_RADIUS: u32 = 32;
+/// The strongest temporal mask smoothing accepted.
+pub const MAX_MASK_SMOOTHING: f32 = 0.95;
+
+/// What happens to the background.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum BackgroundSetting {
+    /// Left as it is.
+    #[default]
+    None,
+    /// Blurred.
+    Blur {
+        /// Radius in pixels (about the Gaussian sigma), 1 to
+        /// [`MAX_BLUR_RADIUS`].
+        radius: u32,
+    },
+    /// Replaced by the image given with the settings (scaled to cover the
+    /// frame). Without an image the background stays.
+    Replace,
+    /// Removed: filled with a colour.
+    Remove {
+        /// RGBA; alpha 0 (the default) is transparent.
+        #[serde(default)]
+        color: [u8; 4],
+    },
+}
+
+/// Which effects run, and how often the models run. Every field has a
+/// default, so `{}` is valid (and draws nothing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EffectSettings {
+    /// Face boxes with their 6 keypoints.
+    pub face_boxes: bool,
+    /// The 468 face mesh points.
+    pub face_mesh: bool,
+    /// The background effect.
+    pub background: BackgroundSetting,
+    /// Run face detection at least every this many frames and track the
+    /// face with its landmarks in between (0: only when the track is lost).
+    pub detect_every: u32,
+    /// Run segmentation every this many frames and reuse the mask in
+    /// between (1: every frame).
+    pub segment_every: u32,
+    /// Feather the mask edge by this radius, in pixels.
+    pub feather_radius: u32,
+    /// Temporal smoothing of the mask, from 0 (none) to
+    /// [`MAX_MASK_SMOOTHING`].
+    pub mask_smoothing: f32,
+}
+
+impl Default for EffectSettings {
+    fn default() -> Self {
+        let o = EffectOptions::default();
+        Self {
+            face_boxes: o.face_boxes,
+            face_mesh: o.face_mesh,
+            background: BackgroundSetting::None,
+            detect_every: o.detect_every,
+            segment_every: o.segment_every,
+            feather_radius: o.feather_radius,
+            mask_smoothing: o.mask_smoothing,
+        }
+    }
+}
+
+impl EffectSettings {
+    /// Whether any effect is on; with none, frames are copied as they are
+    /// and no model runs.
+    pub fn any(&self) -> bool {
+        self.face_boxes || self.face_mesh || self.background != BackgroundSetting::None
+    }
+
+    /// Checks the ranges and builds the vision options.
+    pub fn to_options(&self) -> Result<EffectOptions, EffectsError> {
+        let bad = |what: String| Err(EffectsError::Options(what));
+        if let BackgroundSetting::Blur { radius } = self.background {
+            if radius == 0 || radius > MAX_BLUR_RADIUS {
+                return bad(format!(
+                    "blur radius {radius} is outside 1..={MAX_BLUR_RADIUS}"
+                ));
+            }
+        }
+        if self.segment_every == 0 {
+            return bad("segmentEvery must be at least 1".into());
+        }
+        if self.feather_radius > MAX_FEATHER_RADIUS {
+            return bad(format!(
+                "featherRadius {} is above {MAX_FEATHER_RADIUS}",
+                self.feather_radius
+            ));
+        }
+        if !(0.0..=MAX_MASK_SMOOTHING).contains(&self.mask_smoothing) {
+            return bad(format!(
+                "maskSmoothing {} is outside 0..={MAX_MASK_SMOOTHING}",
+                self.mask_smoothing
+            ));
+        }
+        Ok(EffectOptions {
+            face_boxes: self.face_boxes,
+            face_mesh: self.face_mesh,
+            background: match self.background {
+                BackgroundSetting::None => BackgroundEffect::None,
+                BackgroundSetting::Blur { radius } => BackgroundEffect::Blur { radius },
+                BackgroundSetting::Replace => BackgroundEffect::Replace,
+                BackgroundSetting::Remove { color } => BackgroundEffect::Remove { fill: color },
+            },
+            detect_every: self.detect_every,
+            segment_every: self.segment_every,
+            feather_radius: self.feather_radius,
+            mask_smoothing: self.mask_smoothing,
+        })
+    }
+}
+
+/// Where the work runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Mode {
+    /// A dedicated worker drawing on an `OffscreenCanvas`; the main thread
+    /// when the browser cannot.
+    #[default]
+    Worker,
+    /// Everything on the page's main thread.
+    Main,
+}
+
+/// How frames are taken from the camera track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FrameSource {
+    /// `MediaStreamTrackProcessor` where the page has it, else a video
+    /// element paced by `requestVideoFrameCallback`.
+    #[default]
+    Auto,
+    /// Always the video element (as `ImageBitmap`s in worker mode).
+    Video,
+}
+
+/// Which segmenter to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Segmenter {
+    /// 144x256: the one for landscape video, and the faster.
+    #[default]
+    Landscape,
+    /// 256x256.
+    General,
+}
+
+impl From<Segmenter> for SegmenterModel {
+    fn from(s: Segmenter) -> Self {
+        match s {
+            Segmenter::Landscape => SegmenterModel::Landscape,
+            Segmenter::General => SegmenterModel::General,
+        }
+    }
+}
+
+/// How [`Effects`](super::Effects) are loaded and run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EffectsConfig {
+    /// The directory URL that holds the models (the files of `models/`),
+    /// absolute or relative to the page.
+    pub model_base: String,
+    /// The three model URLs, when they are not the files of
+    /// `model_base` (hashed names, a CDN); overrides `model_base`.
+    pub models: Option<super::ModelUrls>,
+    /// Which segmenter to load (and which `models.segmenter` is).
+    pub segmenter: Segmenter,
+    /// Worker or main thread.
+    pub mode: Mode,
+    /// How frames are taken from the camera.
+    pub frame_source: FrameSource,
+    /// The effects to start with.
+    pub settings: EffectSettings,
+    /// How often stats events come, in milliseconds.
+    pub stats_interval_ms: u32,
+}
+
+impl Default for EffectsConfig {
+    fn default() -> Self {
+        Self {
+            model_base: "models".into(),
+            models: None,
+            segmenter: Segmenter::default(),
+            mode: Mode::default(),
+            frame_source: FrameSource::default(),
+            settings: EffectSettings::default(),
+            stats_interval_ms: 1000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn js_shaped_settings_parse_and_check() {
+        let s: EffectSettings = serde_json::from_str(
+            r#"{"faceBoxes":true,"background":{"kind":"blur","radius":12},"segmentEvery":2}"#,
+        )
+        .unwrap();
+        assert!(s.face_boxes && !s.face_mesh);
+        let o = s.to_options().unwrap();
+        assert_eq!(o.background, BackgroundEffect::Blur { radius: 12 });
+        assert_eq!(o.segment_every, 2);
+        assert_eq!(o.detect_every, EffectOptions::default().detect_every);
+
+        let removal: EffectSettings =
+            serde_json::from_str(r#"{"background":{"kind":"remove"}}"#).unwrap();
+        assert_eq!(
+            removal.to_options().unwrap().background,
+            BackgroundEffect::Remove { fill: [0, 0, 0, 0] }
+        );
+    }
+
+    #[test]
+    fn out_of_range_settings_are_typed_errors() {
+        for json in [
+            r#"{"background":{"kind":"blur","radius":0}}"#,
+            r#"{"background":{"kind":"blur","radius":65}}"#,
+            r#"{"segmentEvery":0}"#,
+            r#"{"maskSmoothing":1.0}"#,
+            r#"{"maskSmoothing":-0.1}"#,
+            r#"{"featherRadius":33}"#,
+        ] {
+            let s: EffectSettings = serde_json::from_str(json).unwrap();
+            assert!(
+                matches!(s.to_options(), Err(EffectsError::Options(_))),
+                "{json} should be rejected"
+            );
+        }
+        let none = EffectSettings::default();
+        assert!(!none.any());
+        assert!(none.to_options().is_ok());
+    }
+}
