@@ -211,8 +211,11 @@ impl Engine {
         if let Some(ts) = timestamp_us {
             if let Some(last) = self.last_timestamp {
                 let missing = ((ts - last) / self.frame_interval_us).round() - 1.0;
-                if missing >= 1.0 && missing < 1e6 {
+                if (1.0..1e6).contains(&missing) {
+                    // Frames the processor dropped before we read them:
+                    // they arrived too, as far as the camera goes.
                     self.dropped += missing as u64;
+                    self.window.arrived += missing as u64;
                 }
             }
             self.last_timestamp = Some(ts);

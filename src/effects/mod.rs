@@ -306,6 +306,9 @@ impl Effects {
     }
 
     fn start_worker(&self) -> Result<(), String> {
+        // A `blob:` URL made once per page (or, with wasm-bindgen's
+        // `--split-linked-modules`, a file next to the module); never
+        // revoked, since later workers reuse it.
         let url = wasm_bindgen::link_to!(module = "/src/effects/worker.js");
         let options = WorkerOptions::new();
         options.set_type(WorkerType::Module);
@@ -316,9 +319,6 @@ impl Effects {
                 crate::JsErrorInfo::from_js(&e)
             )
         })?;
-        if url.starts_with("blob:") {
-            let _ = web_sys::Url::revoke_object_url(&url);
-        }
         let weak = Rc::downgrade(&self.inner);
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             if let Some(inner) = weak.upgrade() {

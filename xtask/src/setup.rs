@@ -28,6 +28,10 @@ const APT_PACKAGES: &[(&str, &str)] = &[
         "the test of several server processes sharing rooms",
     ),
     ("openssl", "self-signed certificates for the TLS tests"),
+    (
+        "ffmpeg",
+        "the face video the effects tests play as Chromium's camera",
+    ),
     // Debian's nodejs; NodeSource's nodejs package, which bundles npm,
     // also satisfies it.
     (
@@ -47,6 +51,11 @@ const NPM_PACKAGES: &[(&str, &str, &str)] = &[
         "ws",
         "8.23.0",
         "the sender/receiver relay server of the end-to-end tests",
+    ),
+    (
+        "@mediapipe/selfie_segmentation",
+        "0.1.1675465747",
+        "the MediaPipe anchor of `cargo xtask bench effects`",
     ),
 ];
 
@@ -109,6 +118,7 @@ pub fn run() -> Result<()> {
     }
     npm_packages()?;
     python_venv()?;
+    face_video()?;
     println!("setup: everything is installed");
     Ok(())
 }
@@ -376,4 +386,55 @@ fn python_venv() -> Result<()> {
     )?;
     std::fs::write(&marker, requirements)
         .map_err(|e| format!("cannot write {}: {e}", marker.display()))
+}
+
+/// The face video Chromium plays as its fake camera in the effects tests
+/// and benchmark: `astronaut.png` scaled by [`FACE_VIDEO_SCALE`] and
+/// cropped to 640x480 from the top-left corner, 30 identical frames at
+/// 30 fps. The tests map the image's reference face box and mask into
+/// the video with the same numbers.
+pub fn face_video_path() -> PathBuf {
+    node_dir()
+        .with_file_name("fixtures")
+        .join("face-640x480.y4m")
+}
+
+/// The scale from astronaut.png (512x512) to the face video.
+pub const FACE_VIDEO_SCALE: f64 = 1.25;
+
+fn face_video() -> Result<()> {
+    let video = face_video_path();
+    let image = crate::root().join("crates/vision/tests/fixtures/images/astronaut.png");
+    let side = (512.0 * FACE_VIDEO_SCALE) as u32;
+    let filter = format!("scale={side}:{side}:flags=bicubic,crop=640:480:0:0,format=yuv420p");
+    // The filter is part of the marker: a change regenerates the video.
+    let marker = video.with_extension("filter");
+    if video.exists() && std::fs::read_to_string(&marker).ok().as_deref() == Some(filter.as_str()) {
+        println!("setup: face video for the effects tests present");
+        return Ok(());
+    }
+    println!(
+        "setup: face video for the effects tests missing; making {} with ffmpeg",
+        video.display()
+    );
+    if let Some(dir) = video.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    run_cmd(
+        Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-loop",
+                "1",
+                "-i",
+            ])
+            .arg(&image)
+            .args(["-vf", &filter, "-r", "30", "-frames:v", "30"])
+            .arg(&video),
+    )?;
+    std::fs::write(&marker, filter).map_err(|e| format!("cannot write {}: {e}", marker.display()))
 }

@@ -17,6 +17,11 @@ use crate::{
 /// why in its doc comment.
 pub const CHROMIUM_ONLY: &str = "chromium_only";
 
+/// Test names starting with this need the face video as the camera: they
+/// run in a Chromium of their own, started with
+/// `--use-file-for-fake-video-capture`.
+pub const FACE_VIDEO: &str = "effects_live::face_video";
+
 /// Crates that build for wasm32 and are linted for it.
 const WASM_CRATES: &[&str] = &[
     "peerlens",
@@ -104,6 +109,32 @@ fn cargo() -> Command {
     command
 }
 
+/// Writes a copy of tests/webdriver.json whose Chromium plays the face
+/// video as its camera; returns its path.
+fn face_video_webdriver_json() -> Result<std::path::PathBuf> {
+    let base = root().join("tests/webdriver.json");
+    let text = std::fs::read_to_string(&base)
+        .map_err(|e| format!("cannot read {}: {e}", base.display()))?;
+    let anchor = "\"--use-fake-device-for-media-stream\",";
+    if !text.contains(anchor) {
+        return Err(format!("{} no longer has {anchor}", base.display()));
+    }
+    let video = setup::face_video_path();
+    let with_video = text.replacen(
+        anchor,
+        &format!(
+            "{anchor}\n      \"--use-file-for-fake-video-capture={}\",",
+            video.display()
+        ),
+        1,
+    );
+    let path = crate::target_dir().join("webdriver-face-video.json");
+    std::fs::create_dir_all(crate::target_dir()).map_err(|e| e.to_string())?;
+    std::fs::write(&path, with_video)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
 /// The browser test command for one browser.
 fn browser_tests(driver_var: &str, driver: &str) -> Command {
     let mut command = cargo();
@@ -173,13 +204,24 @@ pub fn run(args: &[String]) -> Result<()> {
         ]),
     );
 
-    tally.tests(
-        "browser tests (Chromium)",
-        &mut browser_tests("CHROMEDRIVER", "/usr/bin/chromedriver"),
-    );
+    let mut chromium = browser_tests("CHROMEDRIVER", "/usr/bin/chromedriver");
+    chromium.args(["--", "--skip", FACE_VIDEO]);
+    tally.tests("browser tests (Chromium)", &mut chromium);
+    match face_video_webdriver_json() {
+        Ok(json) => {
+            let mut face = browser_tests("CHROMEDRIVER", "/usr/bin/chromedriver");
+            face.env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", json)
+                .args(["--", FACE_VIDEO]);
+            tally.tests("browser tests (Chromium, face video camera)", &mut face);
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            tally.fail_step("browser tests (Chromium, face video camera)");
+        }
+    }
     let geckodriver = setup::cargo_bin().join("geckodriver");
     let mut firefox = browser_tests("GECKODRIVER", &geckodriver.to_string_lossy());
-    firefox.args(["--", "--skip", CHROMIUM_ONLY]);
+    firefox.args(["--", "--skip", CHROMIUM_ONLY, "--skip", FACE_VIDEO]);
     tally.tests("browser tests (Firefox)", &mut firefox);
 
     let built = crate::demo::build_www();

@@ -13,6 +13,8 @@ use crate::{BoundingBox, RgbaFrame, VisionError};
 pub struct Scratch {
     a: Vec<u8>,
     b: Vec<u8>,
+    sums: Vec<u32>,
+    columns: Vec<(u32, u32, u16)>,
 }
 
 /// What replaces the background (where the mask says "not a person").
@@ -46,45 +48,85 @@ fn check_len(buf: &[u8], width: u32, height: u32, channels: usize) -> Result<(),
     Ok(())
 }
 
-/// One box-blur pass along rows (`horizontal`) or columns, from `src` to
-/// `dst`, with edge pixels repeated. Running sums make it O(1) per pixel
-/// whatever the radius.
-fn box_pass(
+/// Divides a window sum by the window size with a multiply: `sum * inv
+/// >> 24`, rounding, exact for the sums of `u8` windows used here.
+#[inline]
+fn reciprocal(window: u32) -> u64 {
+    ((1u64 << 24) + u64::from(window) / 2) / u64::from(window)
+}
+
+#[inline]
+fn divide(sum: u32, inv: u64) -> u8 {
+    ((u64::from(sum) * inv + (1 << 23)) >> 24).min(255) as u8
+}
+
+/// One box-blur pass along each row, from `src` to `dst`, edge pixels
+/// repeated. Running sums make it O(1) per pixel whatever the radius.
+fn box_rows(src: &[u8], dst: &mut [u8], width: usize, channels: usize, radius: usize) {
+    let inv = reciprocal((2 * radius + 1) as u32);
+    let last = width - 1;
+    for (s, d) in src
+        .chunks_exact(width * channels)
+        .zip(dst.chunks_exact_mut(width * channels))
+    {
+        for c in 0..channels {
+            let at = |i: usize| u32::from(s[i * channels + c]);
+            let mut sum = at(0) * (radius as u32 + 1);
+            for k in 1..=radius {
+                sum += at(k.min(last));
+            }
+            // Edges clamp; the middle, most of the row, needs no clamping.
+            let head = (radius + 1).min(width);
+            let tail = width.saturating_sub(radius + 1).max(head);
+            for x in 0..head {
+                d[x * channels + c] = divide(sum, inv);
+                sum += at((x + radius + 1).min(last));
+                sum -= at(x.saturating_sub(radius));
+            }
+            for x in head..tail {
+                d[x * channels + c] = divide(sum, inv);
+                sum += u32::from(s[(x + radius + 1) * channels + c]);
+                sum -= u32::from(s[(x - radius) * channels + c]);
+            }
+            for x in tail..width {
+                d[x * channels + c] = divide(sum, inv);
+                sum += at((x + radius + 1).min(last));
+                sum -= at(x.saturating_sub(radius));
+            }
+        }
+    }
+}
+
+/// One box-blur pass down the columns, from `src` to `dst`: a row of
+/// running sums moves down the image, so memory is read row by row.
+fn box_columns(
     src: &[u8],
     dst: &mut [u8],
-    width: usize,
+    row_len: usize,
     height: usize,
-    channels: usize,
     radius: usize,
-    horizontal: bool,
+    sums: &mut Vec<u32>,
 ) {
-    let (lines, len) = if horizontal {
-        (height, width)
-    } else {
-        (width, height)
-    };
-    let index = |line: usize, i: usize| {
-        if horizontal {
-            (line * width + i) * channels
-        } else {
-            (i * width + line) * channels
+    let inv = reciprocal((2 * radius + 1) as u32);
+    let last = height - 1;
+    let row = |y: usize| &src[y * row_len..][..row_len];
+    sums.clear();
+    sums.extend(row(0).iter().map(|&v| u32::from(v) * (radius as u32 + 1)));
+    for k in 1..=radius {
+        for (s, &v) in sums.iter_mut().zip(row(k.min(last))) {
+            *s += u32::from(v);
         }
-    };
-    let window = (2 * radius + 1) as u32;
-    let last = len - 1;
-    for line in 0..lines {
-        for c in 0..channels {
-            let at = |i: usize| u32::from(src[index(line, i) + c]);
-            // The window around i = 0, edges repeated.
-            let mut sum: u32 = (0..=2 * radius)
-                .map(|k| at(k.saturating_sub(radius).min(last)))
-                .sum();
-            for i in 0..len {
-                dst[index(line, i) + c] = ((sum + window / 2) / window) as u8;
-                let leaving = at(i.saturating_sub(radius).min(last));
-                let entering = at((i + radius + 1).min(last));
-                sum = sum + entering - leaving;
-            }
+    }
+    for (y, out) in dst.chunks_exact_mut(row_len).take(height).enumerate() {
+        for (o, &s) in out.iter_mut().zip(sums.iter()) {
+            *o = divide(s, inv);
+        }
+        let (entering, leaving) = (
+            row((y + radius + 1).min(last)),
+            row(y.saturating_sub(radius)),
+        );
+        for ((s, &e), &l) in sums.iter_mut().zip(entering).zip(leaving) {
+            *s = *s + u32::from(e) - u32::from(l);
         }
     }
 }
@@ -109,8 +151,15 @@ pub fn blur(
     scratch.a.resize(len, 0);
     let radius = radius as usize;
     for _ in 0..3 {
-        box_pass(image, &mut scratch.a, w, h, channels, radius, true);
-        box_pass(&scratch.a, image, w, h, channels, radius, false);
+        box_rows(image, &mut scratch.a, w, channels, radius);
+        box_columns(
+            &scratch.a,
+            image,
+            w * channels,
+            h,
+            radius,
+            &mut scratch.sums,
+        );
     }
     Ok(())
 }
@@ -159,12 +208,8 @@ pub fn composite(
     let background_pixels: &[u8] = match background {
         Background::Keep => return Ok(()),
         Background::Blur { radius } => {
-            scratch.b.clear();
-            scratch.b.extend_from_slice(&out[..pixels * 4]);
-            let mut blurred = std::mem::take(&mut scratch.b);
-            blur(&mut blurred, width, height, 4, *radius, scratch)?;
-            scratch.b = blurred;
-            &scratch.b
+            blur_behind(out, alpha, width, height, *radius, scratch);
+            return Ok(());
         }
         Background::Image(image) => {
             scratch.b.resize(pixels * 4, 0);
@@ -173,8 +218,10 @@ pub fn composite(
         }
         Background::Fill(colour) => {
             for (px, &a) in out.chunks_exact_mut(4).zip(alpha).take(pixels) {
-                for c in 0..4 {
-                    px[c] = mix(px[c], colour[c], a);
+                if a != 255 {
+                    for c in 0..4 {
+                        px[c] = mix(px[c], colour[c], a);
+                    }
                 }
             }
             return Ok(());
@@ -186,11 +233,110 @@ pub fn composite(
         .zip(alpha)
         .take(pixels)
     {
-        for c in 0..4 {
-            px[c] = mix(px[c], bg[c], a);
+        if a != 255 {
+            for c in 0..4 {
+                px[c] = mix(px[c], bg[c], a);
+            }
         }
     }
     Ok(())
+}
+
+/// How much the background is shrunk before a blur of `radius`: a wide
+/// blur leaves no detail that full resolution would keep, and blurring a
+/// third of the pixels in each direction is nine times cheaper.
+fn blur_factor(radius: u32) -> u32 {
+    (radius / 3).clamp(1, 8)
+}
+
+/// Mixes a blurred copy of `out`'s own pixels in behind the person: the
+/// frame is shrunk by [`blur_factor`] (block means), blurred there with the
+/// scaled radius, and sampled back bilinearly only where the mask lets the
+/// background through. Alpha stays the frame's.
+fn blur_behind(
+    out: &mut [u8],
+    alpha: &[u8],
+    width: u32,
+    height: u32,
+    radius: u32,
+    scratch: &mut Scratch,
+) {
+    let f = blur_factor(radius) as usize;
+    let (w, h) = (width as usize, height as usize);
+    let (sw, sh) = (w.div_ceil(f), h.div_ceil(f));
+    // Shrink to RGB block means.
+    scratch.b.clear();
+    scratch.b.resize(sw * sh * 3, 0);
+    for sy in 0..sh {
+        let rows = (sy * f)..((sy + 1) * f).min(h);
+        let n_rows = rows.len() as u32;
+        for sx in 0..sw {
+            let cols = (sx * f)..((sx + 1) * f).min(w);
+            let n = n_rows * cols.len() as u32;
+            let mut acc = [0u32; 3];
+            for y in rows.clone() {
+                let line = &out[(y * w + cols.start) * 4..(y * w + cols.end) * 4];
+                for px in line.chunks_exact(4) {
+                    acc[0] += u32::from(px[0]);
+                    acc[1] += u32::from(px[1]);
+                    acc[2] += u32::from(px[2]);
+                }
+            }
+            let o = (sy * sw + sx) * 3;
+            for c in 0..3 {
+                scratch.b[o + c] = ((acc[c] + n / 2) / n) as u8;
+            }
+        }
+    }
+    let small_radius = ((radius as f32 / f as f32).round() as usize).max(1);
+    let mut small = std::mem::take(&mut scratch.b);
+    scratch.a.resize(small.len(), 0);
+    for _ in 0..3 {
+        box_rows(&small, &mut scratch.a, sw, 3, small_radius);
+        box_columns(
+            &scratch.a,
+            &mut small,
+            sw * 3,
+            sh,
+            small_radius,
+            &mut scratch.sums,
+        );
+    }
+    // Bilinear sampling positions of each column, computed once per row
+    // length: (left index, right index, weight of the right in 1/256).
+    let position = |i: usize, scale: usize, len: usize| {
+        let p = ((i as f32 + 0.5) / scale as f32 - 0.5).clamp(0.0, (len - 1) as f32);
+        let i0 = p as usize;
+        (i0, (i0 + 1).min(len - 1), ((p - i0 as f32) * 256.0) as u16)
+    };
+    scratch.columns.clear();
+    scratch.columns.extend((0..w).map(|x| {
+        let (a, b, t) = position(x, f, sw);
+        (a as u32, b as u32, t)
+    }));
+    for y in 0..h {
+        let (y0, y1, ty) = position(y, f, sh);
+        let ty = u32::from(ty);
+        let (r0, r1) = (
+            &small[y0 * sw * 3..][..sw * 3],
+            &small[y1 * sw * 3..][..sw * 3],
+        );
+        let row = &mut out[y * w * 4..][..w * 4];
+        let mask = &alpha[y * w..][..w];
+        for ((px, &a), &(x0, x1, tx)) in row.chunks_exact_mut(4).zip(mask).zip(&scratch.columns) {
+            if a == 255 {
+                continue;
+            }
+            let (x0, x1, tx) = (x0 as usize * 3, x1 as usize * 3, u32::from(tx));
+            for c in 0..3 {
+                let top = u32::from(r0[x0 + c]) * (256 - tx) + u32::from(r0[x1 + c]) * tx;
+                let bottom = u32::from(r1[x0 + c]) * (256 - tx) + u32::from(r1[x1 + c]) * tx;
+                let bg = ((top * (256 - ty) + bottom * ty + (1 << 15)) >> 16) as u8;
+                px[c] = mix(px[c], bg, a);
+            }
+        }
+    }
+    scratch.b = small;
 }
 
 fn put(out: &mut [u8], width: u32, height: u32, x: i64, y: i64, colour: [u8; 4]) {

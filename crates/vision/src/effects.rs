@@ -111,8 +111,8 @@ const KEYPOINT_COLOUR: [u8; 4] = [255, 64, 129, 255];
 const MESH_COLOUR: [u8; 4] = [64, 196, 255, 255];
 
 /// Mesh points nearest BlazeFace's 6 keypoints (right eye, left eye, nose
-/// tip, mouth centre, right ear, left ear), for frames where the tracker
-/// did not run detection. Pairs are averaged.
+/// tip, mouth centre, right ear, left ear), for tracked frames before any
+/// detection calibrated the marks. Pairs are averaged.
 const KEYPOINTS_FROM_MESH: [(usize, usize); 6] = [
     (33, 133),
     (362, 263),
@@ -121,6 +121,47 @@ const KEYPOINTS_FROM_MESH: [(usize, usize); 6] = [
     (234, 234),
     (454, 454),
 ];
+
+/// The last detection's box and keypoints, relative to the landmarks'
+/// extent on the same frame. Tracked frames place the marks with it, so
+/// the box does not jump between the detector's box and the (larger) mesh
+/// extent every `detect_every` frames.
+#[derive(Debug, Clone, Copy)]
+struct Calibration {
+    bbox: [f32; 4],
+    keypoints: [(f32, f32); 6],
+}
+
+impl Calibration {
+    fn new(detection: &FaceDetection, extent: &BoundingBox) -> Option<Self> {
+        let (w, h) = (extent.xmax - extent.xmin, extent.ymax - extent.ymin);
+        if w <= 0.0 || h <= 0.0 {
+            return None;
+        }
+        let rx = |x: f32| (x - extent.xmin) / w;
+        let ry = |y: f32| (y - extent.ymin) / h;
+        let b = &detection.bbox;
+        Some(Self {
+            bbox: [rx(b.xmin), ry(b.ymin), rx(b.xmax), ry(b.ymax)],
+            keypoints: detection.keypoints.map(|(x, y)| (rx(x), ry(y))),
+        })
+    }
+
+    fn place(&self, extent: &BoundingBox) -> (BoundingBox, [(f32, f32); 6]) {
+        let (w, h) = (extent.xmax - extent.xmin, extent.ymax - extent.ymin);
+        let ax = |r: f32| extent.xmin + r * w;
+        let ay = |r: f32| extent.ymin + r * h;
+        (
+            BoundingBox {
+                xmin: ax(self.bbox[0]),
+                ymin: ay(self.bbox[1]),
+                xmax: ax(self.bbox[2]),
+                ymax: ay(self.bbox[3]),
+            },
+            self.keypoints.map(|(x, y)| (ax(x), ay(y))),
+        )
+    }
+}
 
 /// The effects on frames. See the module docs.
 pub struct EffectsPipeline {
@@ -131,6 +172,7 @@ pub struct EffectsPipeline {
     alpha_size: (u32, u32),
     frames: u64,
     scratch: Scratch,
+    calibration: Option<Calibration>,
 }
 
 impl std::fmt::Debug for EffectsPipeline {
@@ -167,6 +209,7 @@ impl EffectsPipeline {
             alpha_size: (0, 0),
             frames: 0,
             scratch: Scratch::default(),
+            calibration: None,
         })
     }
 
@@ -219,9 +262,11 @@ impl EffectsPipeline {
                 face = Some(face_marks(
                     landmarks,
                     tracked.detection.as_ref(),
+                    &mut self.calibration,
                     options.face_mesh,
                 ));
             } else if let Some(detection) = tracked.detection {
+                self.calibration = None;
                 face = Some(FaceMarks {
                     bbox: detection.bbox,
                     keypoints: detection.keypoints,
@@ -232,6 +277,7 @@ impl EffectsPipeline {
             // Nothing drawn from faces: forget the track so it does not go
             // stale while off.
             self.tracker.reset();
+            self.calibration = None;
         }
         let t1 = clock();
         report.ms.faces = t1 - t0;
@@ -311,33 +357,44 @@ struct FaceMarks<'a> {
     mesh: Option<&'a [[f32; 3]]>,
 }
 
-/// The box, keypoints and (if wanted) mesh points of a tracked face. The
-/// detection's own box and keypoints are used on frames that ran it.
+/// The box, keypoints and (if wanted) mesh points of a tracked face. On
+/// frames that ran detection they are the detection's own, and they
+/// calibrate the tracked frames that follow (see [`Calibration`]).
 fn face_marks<'a>(
     landmarks: &'a FaceLandmarks,
     detection: Option<&FaceDetection>,
+    calibration: &mut Option<Calibration>,
     with_mesh: bool,
 ) -> FaceMarks<'a> {
     let mesh = with_mesh.then_some(landmarks.points.as_slice());
-    if let Some(detection) = detection {
-        return FaceMarks {
-            bbox: detection.bbox,
-            keypoints: detection.keypoints,
-            mesh,
-        };
-    }
     let points = &landmarks.points;
-    let mut bbox = BoundingBox {
+    let mut extent = BoundingBox {
         xmin: f32::MAX,
         ymin: f32::MAX,
         xmax: f32::MIN,
         ymax: f32::MIN,
     };
     for p in points {
-        bbox.xmin = bbox.xmin.min(p[0]);
-        bbox.ymin = bbox.ymin.min(p[1]);
-        bbox.xmax = bbox.xmax.max(p[0]);
-        bbox.ymax = bbox.ymax.max(p[1]);
+        extent.xmin = extent.xmin.min(p[0]);
+        extent.ymin = extent.ymin.min(p[1]);
+        extent.xmax = extent.xmax.max(p[0]);
+        extent.ymax = extent.ymax.max(p[1]);
+    }
+    if let Some(detection) = detection {
+        *calibration = Calibration::new(detection, &extent);
+        return FaceMarks {
+            bbox: detection.bbox,
+            keypoints: detection.keypoints,
+            mesh,
+        };
+    }
+    if let Some(calibration) = calibration {
+        let (bbox, keypoints) = calibration.place(&extent);
+        return FaceMarks {
+            bbox,
+            keypoints,
+            mesh,
+        };
     }
     let mut keypoints = [(0.0, 0.0); 6];
     for (k, (a, b)) in KEYPOINTS_FROM_MESH.iter().enumerate() {
@@ -346,7 +403,7 @@ fn face_marks<'a>(
         }
     }
     FaceMarks {
-        bbox,
+        bbox: extent,
         keypoints,
         mesh,
     }

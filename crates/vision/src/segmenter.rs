@@ -160,18 +160,32 @@ impl Mask<'_> {
         }
         let (mw, mh) = (self.width as usize, self.height as usize);
         let (sx, sy) = (mw as f32 / width as f32, mh as f32 / height as f32);
+        // Where each output column and row samples the mask: the two
+        // neighbours and the weight of the second, in 1/256.
+        let position = |i: usize, scale: f32, len: usize| {
+            let p = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (len - 1) as f32);
+            let i0 = p as usize;
+            (
+                i0,
+                (i0 + 1).min(len - 1),
+                ((p - i0 as f32) * 256.0).round() as u32,
+            )
+        };
+        let columns: Vec<(usize, usize, u32)> =
+            (0..width as usize).map(|x| position(x, sx, mw)).collect();
+        // The mask in 1/255 steps, the precision of the output.
+        let levels: Vec<u32> = self
+            .values
+            .iter()
+            .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u32)
+            .collect();
         for (y, row) in out.chunks_exact_mut(width as usize).enumerate() {
-            let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (mh - 1) as f32);
-            let y0 = fy as usize;
-            let (y1, ty) = ((y0 + 1).min(mh - 1), fy - y0 as f32);
-            let (r0, r1) = (&self.values[y0 * mw..][..mw], &self.values[y1 * mw..][..mw]);
-            for (x, alpha) in row.iter_mut().enumerate() {
-                let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (mw - 1) as f32);
-                let x0 = fx as usize;
-                let (x1, tx) = ((x0 + 1).min(mw - 1), fx - x0 as f32);
-                let top = r0[x0] + (r0[x1] - r0[x0]) * tx;
-                let bottom = r1[x0] + (r1[x1] - r1[x0]) * tx;
-                *alpha = ((top + (bottom - top) * ty) * 255.0).round() as u8;
+            let (y0, y1, ty) = position(y, sy, mh);
+            let (r0, r1) = (&levels[y0 * mw..][..mw], &levels[y1 * mw..][..mw]);
+            for (alpha, &(x0, x1, tx)) in row.iter_mut().zip(&columns) {
+                let top = r0[x0] * (256 - tx) + r0[x1] * tx;
+                let bottom = r1[x0] * (256 - tx) + r1[x1] * tx;
+                *alpha = ((top * (256 - ty) + bottom * ty + (1 << 15)) >> 16) as u8;
             }
         }
         Ok(())

@@ -251,3 +251,54 @@ fn a_frame_without_a_face_draws_nothing_and_a_short_output_is_an_error() {
         .process(&frame, None, &mut short, &mut clock())
         .is_err());
 }
+
+/// Tracked frames draw the box where the detection frame did: the marks
+/// do not jump to the landmarks' extent between detections.
+#[test]
+fn the_box_stays_put_between_detections() {
+    let image = png("images/astronaut.png");
+    let frame = RgbaFrame::packed(&image.rgba, image.width, image.height).unwrap();
+    let mut effects = pipeline(EffectOptions {
+        face_boxes: true,
+        detect_every: 10,
+        ..EffectOptions::default()
+    });
+    let green = [0, 230, 118, 255];
+    // The extent of the box colour: (xmin, ymin, xmax, ymax).
+    let box_extent = |out: &[u8]| -> [i64; 4] {
+        let mut e = [i64::MAX, i64::MAX, i64::MIN, i64::MIN];
+        for (i, p) in out.chunks_exact(4).enumerate() {
+            if p == green {
+                let (x, y) = (
+                    (i as u32 % image.width) as i64,
+                    (i as u32 / image.width) as i64,
+                );
+                e = [e[0].min(x), e[1].min(y), e[2].max(x), e[3].max(y)];
+            }
+        }
+        e
+    };
+    let mut out = vec![0u8; image.rgba.len()];
+    let detected = effects
+        .process(&frame, None, &mut out, &mut clock())
+        .unwrap();
+    assert!(detected.detected);
+    let first = box_extent(&out);
+    for _ in 0..3 {
+        let tracked = effects
+            .process(&frame, None, &mut out, &mut clock())
+            .unwrap();
+        assert!(!tracked.detected && tracked.faces == 1);
+        let again = box_extent(&out);
+        let moved = first
+            .iter()
+            .zip(again)
+            .map(|(a, b)| (a - b).abs())
+            .max()
+            .unwrap();
+        assert!(
+            moved <= 3,
+            "the box moved by {moved} px on a tracked frame: {first:?} -> {again:?}"
+        );
+    }
+}
