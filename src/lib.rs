@@ -9,6 +9,8 @@ pub mod error;
 mod js;
 pub mod js_codec;
 #[cfg(feature = "vision")]
+mod js_effects;
+#[cfg(feature = "vision")]
 mod js_vision;
 pub mod media;
 pub mod room;

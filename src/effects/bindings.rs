@@ -46,6 +46,11 @@ extern "C" {
     pub(crate) fn set_height(this: &AnyCanvas, height: u32);
     #[wasm_bindgen(method, catch, js_name = getContext)]
     fn get_context(this: &AnyCanvas, kind: &str, options: &Object) -> Result<JsValue, JsValue>;
+    /// `OffscreenCanvas.transferToImageBitmap()`.
+    #[wasm_bindgen(method, catch, js_name = transferToImageBitmap)]
+    pub(crate) fn transfer_to_image_bitmap(
+        this: &AnyCanvas,
+    ) -> Result<web_sys::ImageBitmap, JsValue>;
 
     /// A 2D context of either kind of canvas.
     pub(crate) type Ctx2d;

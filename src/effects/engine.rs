@@ -134,7 +134,13 @@ pub(crate) struct Engine {
     /// The last frame error reported, so a failing frame is reported once
     /// rather than 30 times a second.
     last_error: Option<String>,
+    /// Where each drawn frame goes as an `ImageBitmap`, when the page
+    /// cannot capture a canvas it transferred (Firefox).
+    present: Option<Presenter>,
 }
+
+/// Receives each drawn frame as an `ImageBitmap`.
+pub(crate) type Presenter = std::rc::Rc<dyn Fn(web_sys::ImageBitmap)>;
 
 impl Engine {
     /// An engine drawing on `output` (a canvas element or an
@@ -173,7 +179,14 @@ impl Engine {
             thread,
             source,
             last_error: None,
+            present: None,
         })
+    }
+
+    /// Sends every drawn frame to `present` (the output canvas must be an
+    /// `OffscreenCanvas`).
+    pub(crate) fn present_with(&mut self, present: Presenter) {
+        self.present = Some(present);
     }
 
     /// Hands over the loaded models; effects start with the next frame.
@@ -278,7 +291,21 @@ impl Engine {
         height: u32,
     ) -> Result<(), EffectsError> {
         let t0 = now();
-        let result = self.draw_inner(image, width, height, t0);
+        let mut result = self.draw_inner(image, width, height, t0);
+        if result.is_err() {
+            // Never lose the frame: draw it as it came.
+            let _ = self.out_ctx.draw_image(image, 0.0, 0.0);
+        }
+        if let Some(present) = &self.present {
+            match self.output.transfer_to_image_bitmap() {
+                Ok(bitmap) => present(bitmap),
+                Err(e) => {
+                    if result.is_ok() {
+                        result = Err(EffectsError::browser("handing a frame to the page", &e));
+                    }
+                }
+            }
+        }
         self.frames += 1;
         self.window.drawn += 1;
         if self.thread == Thread::Main {
@@ -287,8 +314,6 @@ impl Engine {
         match result {
             Ok(()) => Ok(()),
             Err(e) => {
-                // Never lose the frame: draw it as it came.
-                let _ = self.out_ctx.draw_image(image, 0.0, 0.0);
                 let text = e.to_string();
                 if self.last_error.as_deref() == Some(text.as_str()) {
                     Ok(())

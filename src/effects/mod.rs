@@ -44,8 +44,8 @@ use js_sys::Array;
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{
-    HtmlCanvasElement, HtmlVideoElement, ImageBitmap, MediaStream, MediaStreamTrack, MessageEvent,
-    Worker, WorkerOptions, WorkerType,
+    HtmlCanvasElement, HtmlVideoElement, ImageBitmap, ImageBitmapRenderingContext, MediaStream,
+    MediaStreamTrack, MessageEvent, Worker, WorkerOptions, WorkerType,
 };
 
 pub use engine::{EffectsStats, SourceKind, StageMs, Thread};
@@ -179,6 +179,12 @@ struct Inner {
     image: RefCell<Option<JsValue>>,
     applied: RefCell<Option<Applied>>,
     stopped: Cell<bool>,
+    /// The output canvas's `bitmaprenderer`, when the worker sends frames
+    /// back rather than drawing on a transferred canvas.
+    renderer: RefCell<Option<ImageBitmapRenderingContext>>,
+    /// Page time spent presenting those frames since the last stats:
+    /// (milliseconds, frames).
+    present_ms: Cell<(f64, u64)>,
 }
 
 /// Live effects on camera streams. See the module docs.
@@ -264,6 +270,8 @@ impl Effects {
             image: RefCell::new(None),
             applied: RefCell::new(None),
             stopped: Cell::new(false),
+            renderer: RefCell::new(None),
+            present_ms: Cell::new((0.0, 0)),
         });
         let effects = Self { inner };
         let unavailable = match effects.inner.config.mode {
@@ -437,23 +445,23 @@ impl Effects {
             .unchecked_into();
         canvas.set_width(width);
         canvas.set_height(height);
-        let captured = canvas
-            .capture_stream()
-            .map_err(|e| EffectsError::browser("capturing the output canvas", &e))?;
-        let output: MediaStreamTrack =
-            captured.get_video_tracks().get(0).dyn_into().map_err(|_| {
-                EffectsError::Unsupported("canvas.captureStream() gave no track".into())
-            })?;
         let processor = (inner.config.frame_source == FrameSource::Auto
             && global_has("MediaStreamTrackProcessor"))
         .then(|| MediaStreamTrackProcessor::for_track(&track, PROCESSOR_BUFFER).ok())
         .flatten();
 
         let worker_mode = matches!(&*inner.backend.borrow(), Backend::Worker { .. });
+        let output;
         let video = if worker_mode {
-            let offscreen = canvas
-                .transfer_control_to_offscreen()
-                .map_err(|e| EffectsError::browser("transferring the canvas to the worker", &e))?;
+            // Where the page cannot capture a transferred canvas, the worker
+            // draws on its own and sends the frames back as bitmaps.
+            let offscreen = if captures_transferred_canvas() {
+                Some(canvas.transfer_control_to_offscreen().map_err(|e| {
+                    EffectsError::browser("transferring the canvas to the worker", &e)
+                })?)
+            } else {
+                None
+            };
             let readable = processor.as_ref().map(|p| p.readable());
             let source = if readable.is_some() {
                 SourceKind::Processor
@@ -464,14 +472,35 @@ impl Effects {
                 source,
                 fps,
                 stats_interval_ms: inner.config.stats_interval_ms,
+                width,
+                height,
             };
-            let mut objects: Vec<(&str, JsValue)> = vec![("canvas", offscreen.into())];
+            let mut objects: Vec<(&str, JsValue)> = Vec::new();
+            match offscreen {
+                Some(offscreen) => objects.push(("canvas", offscreen.into())),
+                None => {
+                    let renderer = canvas
+                        .get_context("bitmaprenderer")
+                        .ok()
+                        .flatten()
+                        .and_then(|c| c.dyn_into::<ImageBitmapRenderingContext>().ok())
+                        .ok_or_else(|| {
+                            EffectsError::Unsupported(
+                                "neither a transferable canvas nor a bitmaprenderer context".into(),
+                            )
+                        })?;
+                    *inner.renderer.borrow_mut() = Some(renderer);
+                }
+            }
             if let Some(readable) = readable {
                 objects.push(("readable", readable.into()));
             }
             let named: Vec<(&str, &JsValue)> = objects.iter().map(|(n, o)| (*n, o)).collect();
             let transfer: Vec<&JsValue> = objects.iter().map(|(_, o)| o).collect();
             inner.post(&start, &named, &transfer);
+            // After the transfer: Firefox refuses to transfer a canvas
+            // that is already captured.
+            output = capture(&canvas)?;
             match source {
                 SourceKind::Processor => None,
                 _ => Some(inner.bitmap_tap(&document, &track, fps)?),
@@ -487,6 +516,7 @@ impl Effects {
             } else {
                 SourceKind::Video
             };
+            output = capture(&canvas)?;
             let canvas: AnyCanvas = canvas.clone().unchecked_into();
             let engine = runner.borrow_mut().start(
                 StartSpec {
@@ -496,6 +526,7 @@ impl Effects {
                     fps,
                     stats_interval_ms: inner.config.stats_interval_ms,
                     readable,
+                    present: None,
                 },
                 inner.sink(),
             )?;
@@ -526,6 +557,36 @@ impl Drop for Effects {
     fn drop(&mut self) {
         self.inner.stop();
     }
+}
+
+/// Whether this browser can capture a canvas whose control went to a
+/// worker (Chromium can; Firefox cannot). Tried once on a scratch canvas.
+fn captures_transferred_canvas() -> bool {
+    thread_local! {
+        static CAN: bool = (|| {
+            let document = web_sys::window()?.document()?;
+            let canvas: HtmlCanvasElement = document.create_element("canvas").ok()?.unchecked_into();
+            let _offscreen = canvas.transfer_control_to_offscreen().ok()?;
+            let track = capture(&canvas).ok()?;
+            track.stop();
+            Some(())
+        })()
+        .is_some();
+    }
+    CAN.with(|can| *can)
+}
+
+/// The video track of `canvas.captureStream()`: a new frame each time the
+/// canvas is drawn, so at the source's rate.
+fn capture(canvas: &HtmlCanvasElement) -> Result<MediaStreamTrack, EffectsError> {
+    let captured = canvas
+        .capture_stream()
+        .map_err(|e| EffectsError::browser("capturing the output canvas", &e))?;
+    captured
+        .get_video_tracks()
+        .get(0)
+        .dyn_into()
+        .map_err(|_| EffectsError::Unsupported("canvas.captureStream() gave no track".into()))
 }
 
 /// The size and frame rate a track delivers, with 640x480 at 30 fps for
@@ -668,7 +729,25 @@ impl Inner {
                 self.loaded.set(Err(e.clone()));
                 self.emit(EffectsEvent::Error(e));
             }
-            FromWorker::Stats(stats) => self.emit(EffectsEvent::Stats(stats)),
+            FromWorker::Stats(mut stats) => {
+                let (ms, frames) = self.present_ms.replace((0.0, 0));
+                if frames > 0 {
+                    stats.main_thread_ms += ms / frames as f64;
+                }
+                self.emit(EffectsEvent::Stats(stats));
+            }
+            FromWorker::Frame => {
+                let t0 = now();
+                if let Some(bitmap) = worker::object_of(&data, "bitmap") {
+                    let bitmap: ImageBitmap = bitmap.unchecked_into();
+                    match &*self.renderer.borrow() {
+                        Some(renderer) => renderer.transfer_from_image_bitmap(&bitmap),
+                        None => bitmap.close(),
+                    }
+                }
+                let (ms, frames) = self.present_ms.get();
+                self.present_ms.set((ms + now() - t0, frames + 1));
+            }
             FromWorker::Error(e) => self.emit(EffectsEvent::Error(e)),
             FromWorker::FrameDone => {
                 let frames = match &*self.backend.borrow() {
@@ -921,6 +1000,7 @@ impl Inner {
 
     /// Undoes the last `apply` on the page side.
     fn detach(&self) {
+        self.renderer.borrow_mut().take();
         if let Some(applied) = self.applied.borrow_mut().take() {
             applied.output.stop();
             if let Some(video) = applied.video {

@@ -25,6 +25,8 @@ pub(crate) struct StartSpec {
     pub(crate) stats_interval_ms: u32,
     /// The processor's stream, for [`SourceKind::Processor`].
     pub(crate) readable: Option<ReadableStream>,
+    /// Where drawn frames go, when the page cannot capture `canvas`.
+    pub(crate) present: Option<super::engine::Presenter>,
 }
 
 #[derive(Default)]
@@ -93,6 +95,9 @@ impl Runner {
             spec.stats_interval_ms,
         )?;
         engine.set_settings(self.settings.clone(), self.image.clone());
+        if let Some(present) = spec.present {
+            engine.present_with(present);
+        }
         if let (Some(pipeline), Ok(options)) = (self.pipeline.take(), self.settings.to_options()) {
             engine.set_pipeline(pipeline, options);
         }

@@ -36,6 +36,10 @@ pub(crate) enum ToWorker {
         source: SourceKind,
         fps: f64,
         stats_interval_ms: u32,
+        /// Without a `canvas`: draw on an `OffscreenCanvas` of this size
+        /// and send each frame back as a [`FromWorker::Frame`].
+        width: u32,
+        height: u32,
     },
     /// One `bitmap`, with the page's counts since the last one.
     Frame {
@@ -70,6 +74,9 @@ pub(crate) enum FromWorker {
     Error(EffectsError),
     /// The bitmap was drawn; the page may send the next.
     FrameDone,
+    /// A drawn frame, as the envelope's `bitmap`, for a page that cannot
+    /// capture a transferred canvas.
+    Frame,
     /// `worker.js` could not import or instantiate the module (sent by the
     /// JS, never by Rust).
     BootError { message: String },
@@ -115,7 +122,17 @@ thread_local! {
 }
 
 fn post(scope: &DedicatedWorkerGlobalScope, message: &FromWorker) {
-    let sent = envelope(message, &[]).and_then(|envelope| scope.post_message(&envelope));
+    post_with(scope, message, None);
+}
+
+/// Posts `message`, transferring `bitmap` with it when given.
+fn post_with(scope: &DedicatedWorkerGlobalScope, message: &FromWorker, bitmap: Option<&JsValue>) {
+    let sent = match bitmap {
+        Some(bitmap) => envelope(message, &[("bitmap", bitmap)]).and_then(|envelope| {
+            scope.post_message_with_transfer(&envelope, &js_sys::Array::of1(bitmap))
+        }),
+        None => envelope(message, &[]).and_then(|envelope| scope.post_message(&envelope)),
+    };
     if let Err(e) = sent {
         // Say so rather than go quiet; this one always encodes.
         let failure = FromWorker::Error(EffectsError::browser("sending to the page", &e));
@@ -200,15 +217,31 @@ fn handle(message: ToWorker, data: &JsValue) {
             source,
             fps,
             stats_interval_ms,
+            width,
+            height,
         } => {
-            let Some(canvas) = object_of(data, "canvas") else {
-                post(
-                    &scope,
-                    &FromWorker::Error(EffectsError::Worker("no canvas to draw on".into())),
-                );
-                return;
+            // The page's canvas, or one of our own whose frames go back.
+            let (canvas, present) = match object_of(data, "canvas") {
+                Some(canvas) => (canvas, None),
+                None => match web_sys::OffscreenCanvas::new(width.max(1), height.max(1)) {
+                    Ok(canvas) => {
+                        let scope = scope.clone();
+                        let present: super::engine::Presenter = Rc::new(move |bitmap| {
+                            post_with(&scope, &FromWorker::Frame, Some(&bitmap));
+                        });
+                        (canvas.into(), Some(present))
+                    }
+                    Err(e) => {
+                        post(
+                            &scope,
+                            &FromWorker::Error(EffectsError::browser("creating a canvas", &e)),
+                        );
+                        return;
+                    }
+                },
             };
             let spec = StartSpec {
+                present,
                 canvas: canvas.unchecked_into(),
                 thread: Thread::Worker,
                 source,

@@ -350,8 +350,13 @@ async fn a_missing_model_is_a_typed_error_and_the_video_passes_through() {
     let mut saw_error = false;
     let deadline = js_sys::Date::now() + 20_000.0;
     let mut frames = 0;
+    let mut timer = Box::pin(sleep(20_000));
     while js_sys::Date::now() < deadline && frames < 10 {
-        match events.next().await {
+        let next = match futures::future::select(events.next(), timer.as_mut()).await {
+            Either::Left((next, _)) => next,
+            Either::Right(_) => break,
+        };
+        match next {
             Some(EffectsEvent::Error(EffectsError::Http { status: 404, .. })) => saw_error = true,
             Some(EffectsEvent::Stats(s)) => {
                 assert!(!s.active, "nothing can be active: {s:?}");

@@ -1,0 +1,260 @@
+//! The JS face of the effects: the `Effects` class. Built only with the
+//! `vision` feature.
+
+use std::rc::Rc;
+
+use futures::StreamExt;
+use js_sys::{Function, Promise, Reflect};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+use web_sys::MediaStream;
+
+use crate::effects::{EffectSettings, Effects, EffectsConfig, EffectsError, EffectsEvent, Thread};
+use crate::js::js_error;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_EFFECTS: &str = r#"
+/** What happens to the background. */
+export type BackgroundSetting =
+  | { kind: "none" }
+  | { kind: "blur"; radius: number }
+  /** `image`: any ImageBitmapSource, scaled to cover the frame. */
+  | { kind: "replace"; image?: ImageBitmapSource }
+  /** `color`: RGBA, 0-255; transparent black by default. */
+  | { kind: "remove"; color?: [number, number, number, number] };
+
+/** Which effects run. Every field is optional; `{}` draws nothing. */
+export interface EffectSettings {
+  faceBoxes?: boolean;
+  faceMesh?: boolean;
+  background?: BackgroundSetting;
+  /** Detection at least every N frames, landmark tracking in between. */
+  detectEvery?: number;
+  /** Segmentation every N frames; the mask is reused in between. */
+  segmentEvery?: number;
+  featherRadius?: number;
+  /** 0 (none) to 0.95. */
+  maskSmoothing?: number;
+}
+
+export interface EffectsStats {
+  fpsIn: number;
+  fpsOut: number;
+  dropped: number;
+  frames: number;
+  processed: number;
+  ms: {
+    preprocess: number; faces: number; segmentation: number;
+    compositing: number; drawing: number; upload: number; total: number;
+  };
+  mainThreadMs: number;
+  wasmBytes: number;
+  liveRefs: number;
+  openFrames: number;
+  active: boolean;
+  thread: "worker" | "main";
+  source: "processor" | "bitmap" | "video";
+}
+
+export interface EffectsOptions {
+  /** The directory holding the model files; default "models". */
+  modelBase?: string;
+  /** Explicit model URLs, overriding modelBase. */
+  models?: { detector: string; mesh: string; segmenter: string };
+  segmenter?: "landscape" | "general";
+  /** "worker" (default; the main thread where workers cannot) or "main". */
+  mode?: "worker" | "main";
+  /** "auto" (MediaStreamTrackProcessor where there is one) or "video". */
+  frameSource?: "auto" | "video";
+  settings?: EffectSettings;
+  statsIntervalMs?: number;
+  onProgress?: (progress: { loaded: number; total?: number }) => void;
+  onLoaded?: (ms: number) => void;
+  onStats?: (stats: EffectsStats) => void;
+  /** Errors after start: a frame that failed, a worker that fell back. */
+  onError?: (error: Error) => void;
+}
+"#;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The `EffectsOptions` dictionary, as declared above.
+    #[wasm_bindgen(typescript_type = "EffectsOptions")]
+    pub type EffectsOptions;
+    /// The `EffectSettings` dictionary, as declared above.
+    #[wasm_bindgen(typescript_type = "EffectSettings")]
+    pub type JsEffectSettings;
+}
+
+impl From<EffectsError> for JsValue {
+    fn from(e: EffectsError) -> Self {
+        let error = js_error(e.name(), e.code(), &e.to_string());
+        match &e {
+            EffectsError::Http { url, status } => {
+                let _ = Reflect::set(&error, &"url".into(), &url.into());
+                let _ = Reflect::set(&error, &"status".into(), &(*status).into());
+            }
+            EffectsError::Fetch { url, .. } | EffectsError::Model { url, .. } => {
+                let _ = Reflect::set(&error, &"url".into(), &url.into());
+            }
+            _ => {}
+        }
+        error
+    }
+}
+
+fn bad_options(e: impl std::fmt::Display) -> JsValue {
+    js_error("OptionsError", "bad-options", &e.to_string())
+}
+
+/// The callbacks of the options.
+#[derive(Default)]
+struct Callbacks {
+    progress: Option<Function>,
+    loaded: Option<Function>,
+    stats: Option<Function>,
+    error: Option<Function>,
+}
+
+fn callback(options: &JsValue, name: &str) -> Option<Function> {
+    Reflect::get(options, &name.into())
+        .ok()
+        .and_then(|f| f.dyn_into().ok())
+}
+
+/// Parses the settings and takes out the replacement image, if any.
+fn settings_of(value: &JsValue) -> Result<(EffectSettings, Option<JsValue>), JsValue> {
+    let settings: EffectSettings =
+        serde_wasm_bindgen::from_value(value.clone()).map_err(bad_options)?;
+    let image = Reflect::get(value, &"background".into())
+        .ok()
+        .filter(|b| b.is_object())
+        .and_then(|b| Reflect::get(&b, &"image".into()).ok())
+        .filter(|i| !i.is_undefined() && !i.is_null());
+    Ok((settings, image))
+}
+
+/// Live video effects. `Effects.load(options)` resolves once the models are
+/// loaded; `apply(stream)` returns the processed stream.
+#[wasm_bindgen(js_name = Effects)]
+pub struct JsEffects {
+    inner: Rc<Effects>,
+}
+
+#[wasm_bindgen(js_class = Effects)]
+impl JsEffects {
+    /// Starts the effects and begins loading the models, without waiting.
+    /// `apply` works at once: frames pass through until the models load.
+    pub fn create(options: Option<EffectsOptions>) -> Result<JsEffects, JsValue> {
+        let options: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
+        let mut config = EffectsConfig::default();
+        let mut callbacks = Callbacks::default();
+        let mut image = None;
+        if options.is_object() {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Plain {
+                #[serde(flatten)]
+                config: EffectsConfig,
+            }
+            config = serde_wasm_bindgen::from_value::<Plain>(options.clone())
+                .map_err(bad_options)?
+                .config;
+            if let Ok(settings) = Reflect::get(&options, &"settings".into()) {
+                if settings.is_object() {
+                    image = settings_of(&settings)?.1;
+                }
+            }
+            callbacks = Callbacks {
+                progress: callback(&options, "onProgress"),
+                loaded: callback(&options, "onLoaded"),
+                stats: callback(&options, "onStats"),
+                error: callback(&options, "onError"),
+            };
+        }
+        let (effects, mut events) = Effects::new(config)?;
+        let effects = Rc::new(effects);
+        if let Some(image) = image {
+            let effects = effects.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = effects.set_background_image(&image).await;
+            });
+        }
+        wasm_bindgen_futures::spawn_local(async move {
+            while let Some(event) = events.next().await {
+                let (f, arg) = match event {
+                    EffectsEvent::Progress(p) => (
+                        &callbacks.progress,
+                        serde_wasm_bindgen::to_value(&p).unwrap_or(JsValue::NULL),
+                    ),
+                    EffectsEvent::Loaded { ms } => (&callbacks.loaded, ms.into()),
+                    EffectsEvent::Stats(s) => (
+                        &callbacks.stats,
+                        serde_wasm_bindgen::to_value(&s).unwrap_or(JsValue::NULL),
+                    ),
+                    EffectsEvent::Error(e) => (&callbacks.error, e.into()),
+                };
+                if let Some(f) = f {
+                    // An app's callback that throws must not end the events.
+                    let _ = f.call1(&JsValue::UNDEFINED, &arg);
+                }
+            }
+        });
+        Ok(JsEffects { inner: effects })
+    }
+
+    /// Starts the effects and resolves once the models are loaded. Rejects
+    /// with an `Error` named `HttpError`, `FetchError`, `ModelError` or
+    /// `OptionsError`.
+    pub async fn load(options: Option<EffectsOptions>) -> Result<JsEffects, JsValue> {
+        let effects = Self::create(options)?;
+        effects.inner.loaded().await?;
+        Ok(effects)
+    }
+
+    /// Resolves with the load time in milliseconds once the models are
+    /// loaded; rejects as `load` does.
+    pub fn loaded(&self) -> Promise {
+        let effects = self.inner.clone();
+        future_to_promise(async move { Ok(effects.loaded().await?.into()) })
+    }
+
+    /// Resolves with the processed stream: the effects' video and the
+    /// input's audio tracks.
+    pub fn apply(&self, stream: MediaStream) -> Promise {
+        let effects = self.inner.clone();
+        future_to_promise(async move { Ok(effects.apply(&stream).await?.into()) })
+    }
+
+    /// Changes the effects from the next frame on. Resolves once a new
+    /// background image, if any, is taken.
+    #[wasm_bindgen(js_name = setOptions)]
+    pub fn set_options(&self, settings: JsEffectSettings) -> Promise {
+        let effects = self.inner.clone();
+        let settings: JsValue = settings.into();
+        future_to_promise(async move {
+            let (settings, image) = settings_of(&settings)?;
+            effects.set_settings(settings)?;
+            if let Some(image) = image {
+                effects.set_background_image(&image).await?;
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// "worker" or "main": where the frames are processed.
+    #[wasm_bindgen(getter)]
+    pub fn thread(&self) -> String {
+        match self.inner.thread() {
+            Thread::Worker => "worker".into(),
+            Thread::Main => "main".into(),
+        }
+    }
+
+    /// Stops the effects: the worker, the output track and the frame
+    /// callbacks. The input's tracks keep running.
+    pub fn stop(&self) {
+        self.inner.stop();
+    }
+}
