@@ -5,7 +5,6 @@ use std::rc::Rc;
 
 use futures::StreamExt;
 use js_sys::{Function, Promise, Reflect};
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::MediaStream;
@@ -123,15 +122,51 @@ fn callback(options: &JsValue, name: &str) -> Option<Function> {
         .and_then(|f| f.dyn_into().ok())
 }
 
+/// A shallow copy of `object` with only `keys`: what serde reads, without
+/// the functions and images that sit next to it.
+fn only(object: &JsValue, keys: &[&str]) -> JsValue {
+    let copy = js_sys::Object::new();
+    for key in keys {
+        if let Ok(value) = Reflect::get(object, &(*key).into()) {
+            if !value.is_undefined() {
+                let _ = Reflect::set(&copy, &(*key).into(), &value);
+            }
+        }
+    }
+    copy.into()
+}
+
 /// Parses the settings and takes out the replacement image, if any.
 fn settings_of(value: &JsValue) -> Result<(EffectSettings, Option<JsValue>), JsValue> {
-    let settings: EffectSettings =
-        serde_wasm_bindgen::from_value(value.clone()).map_err(bad_options)?;
-    let image = Reflect::get(value, &"background".into())
+    if !value.is_object() {
+        return Err(bad_options("the settings must be an object"));
+    }
+    let background = Reflect::get(value, &"background".into())
         .ok()
-        .filter(|b| b.is_object())
-        .and_then(|b| Reflect::get(&b, &"image".into()).ok())
+        .filter(JsValue::is_object);
+    let image = background
+        .as_ref()
+        .and_then(|b| Reflect::get(b, &"image".into()).ok())
         .filter(|i| !i.is_undefined() && !i.is_null());
+    let plain = only(
+        value,
+        &[
+            "faceBoxes",
+            "faceMesh",
+            "detectEvery",
+            "segmentEvery",
+            "featherRadius",
+            "maskSmoothing",
+        ],
+    );
+    if let Some(background) = &background {
+        let _ = Reflect::set(
+            &plain,
+            &"background".into(),
+            &only(background, &["kind", "radius", "color"]),
+        );
+    }
+    let settings: EffectSettings = serde_wasm_bindgen::from_value(plain).map_err(bad_options)?;
     Ok((settings, image))
 }
 
@@ -152,18 +187,23 @@ impl JsEffects {
         let mut callbacks = Callbacks::default();
         let mut image = None;
         if options.is_object() {
-            #[derive(Deserialize)]
-            #[serde(rename_all = "camelCase")]
-            struct Plain {
-                #[serde(flatten)]
-                config: EffectsConfig,
-            }
-            config = serde_wasm_bindgen::from_value::<Plain>(options.clone())
-                .map_err(bad_options)?
-                .config;
+            let plain = only(
+                &options,
+                &[
+                    "modelBase",
+                    "models",
+                    "segmenter",
+                    "mode",
+                    "frameSource",
+                    "statsIntervalMs",
+                ],
+            );
+            config = serde_wasm_bindgen::from_value(plain).map_err(bad_options)?;
             if let Ok(settings) = Reflect::get(&options, &"settings".into()) {
-                if settings.is_object() {
-                    image = settings_of(&settings)?.1;
+                if !settings.is_undefined() {
+                    let (settings, settings_image) = settings_of(&settings)?;
+                    config.settings = settings;
+                    image = settings_image;
                 }
             }
             callbacks = Callbacks {

@@ -25,6 +25,15 @@ extern "C" {
     pub(crate) fn timestamp(this: &VideoFrame) -> f64;
     #[wasm_bindgen(method)]
     pub(crate) fn close(this: &VideoFrame);
+    /// `copyTo(destination, options)`: resolves once the pixels are there.
+    #[wasm_bindgen(method, catch, js_name = copyTo)]
+    pub(crate) fn copy_to(
+        this: &VideoFrame,
+        destination: &js_sys::Uint8Array,
+        options: &Object,
+    ) -> Result<js_sys::Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = allocationSize)]
+    pub(crate) fn allocation_size(this: &VideoFrame, options: &Object) -> Result<f64, JsValue>;
 
     /// `MediaStreamTrackProcessor`: a video track as a stream of
     /// `VideoFrame`s.

@@ -137,6 +137,10 @@ pub(crate) struct Engine {
     /// Where each drawn frame goes as an `ImageBitmap`, when the page
     /// cannot capture a canvas it transferred (Firefox).
     present: Option<Presenter>,
+    /// A JS buffer `VideoFrame.copyTo` fills with RGBA, and whether it
+    /// holds the next frame (with the milliseconds the copy took).
+    copy_buffer: Option<js_sys::Uint8Array>,
+    copied: Option<f64>,
 }
 
 /// Receives each drawn frame as an `ImageBitmap`.
@@ -180,7 +184,33 @@ impl Engine {
             source,
             last_error: None,
             present: None,
+            copy_buffer: None,
+            copied: None,
         })
+    }
+
+    /// Whether the next frame's pixels will be read (some effect is on and
+    /// the models are loaded); else frames are drawn as they are.
+    pub(crate) fn wants_pixels(&self) -> bool {
+        self.pipeline.is_some() && self.settings.any()
+    }
+
+    /// The buffer for `VideoFrame.copyTo`, of `len` bytes.
+    pub(crate) fn copy_buffer(&mut self, len: u32) -> js_sys::Uint8Array {
+        match &self.copy_buffer {
+            Some(buffer) if buffer.length() == len => buffer.clone(),
+            _ => {
+                let buffer = js_sys::Uint8Array::new_with_length(len);
+                self.copy_buffer = Some(buffer.clone());
+                buffer
+            }
+        }
+    }
+
+    /// The copy buffer holds the next frame's RGBA pixels; reading them
+    /// took `ms`.
+    pub(crate) fn copied(&mut self, ms: f64) {
+        self.copied = Some(ms);
     }
 
     /// Sends every drawn frame to `present` (the output canvas must be an
@@ -343,20 +373,29 @@ impl Engine {
                 .draw_image(image, 0.0, 0.0)
                 .map_err(|e| EffectsError::browser("drawing a frame", &e));
         }
-        let Some((_, input)) = &self.input else {
-            return Ok(());
+        let copied = self.copied.take();
+        let (t0, t1) = match (copied, &self.copy_buffer) {
+            (Some(ms), Some(buffer)) if buffer.length() as usize == self.rgba.len() => {
+                buffer.copy_to(&mut self.rgba);
+                (t0 - ms, now())
+            }
+            _ => {
+                let Some((_, input)) = &self.input else {
+                    return Ok(());
+                };
+                input
+                    .draw_image(image, 0.0, 0.0)
+                    .map_err(|e| EffectsError::browser("drawing a frame", &e))?;
+                let data = input
+                    .get_image_data(0.0, 0.0, f64::from(width), f64::from(height))
+                    .map_err(|e| EffectsError::browser("reading a frame's pixels", &e))?;
+                let pixels: js_sys::Uint8ClampedArray = js_sys::Reflect::get(&data, &"data".into())
+                    .map_err(|e| EffectsError::browser("reading a frame's pixels", &e))?
+                    .unchecked_into();
+                pixels.copy_to(&mut self.rgba);
+                (t0, now())
+            }
         };
-        input
-            .draw_image(image, 0.0, 0.0)
-            .map_err(|e| EffectsError::browser("drawing a frame", &e))?;
-        let data = input
-            .get_image_data(0.0, 0.0, f64::from(width), f64::from(height))
-            .map_err(|e| EffectsError::browser("reading a frame's pixels", &e))?;
-        let pixels: js_sys::Uint8ClampedArray = js_sys::Reflect::get(&data, &"data".into())
-            .map_err(|e| EffectsError::browser("reading a frame's pixels", &e))?
-            .unchecked_into();
-        pixels.copy_to(&mut self.rgba);
-        let t1 = now();
 
         let wants_image = self.settings.background == BackgroundSetting::Replace;
         if wants_image {

@@ -130,6 +130,9 @@ pub(crate) fn pump(
         reader: reader.clone(),
     };
     let stopped = handle.stopped.clone();
+    // `VideoFrame.copyTo` with an RGBA conversion, until it fails once;
+    // then the frames' pixels are read through a canvas.
+    let copy_rgba = Rc::new(Cell::new(true));
     wasm_bindgen_futures::spawn_local(async move {
         let mut pending: Option<JsFuture> = None;
         loop {
@@ -171,6 +174,9 @@ pub(crate) fn pump(
                 break;
             }
             let (width, height) = (frame.display_width(), frame.display_height());
+            if copy_rgba.get() && engine.borrow().wants_pixels() {
+                read_pixels(&frame, width, height, &engine, &copy_rgba).await;
+            }
             let result = engine.borrow_mut().draw(&frame, width, height);
             frame.close();
             let stats = {
@@ -195,4 +201,40 @@ pub(crate) fn pump(
         let _ = reader.cancel();
     });
     Ok(handle)
+}
+
+/// Reads `frame`'s pixels as RGBA into the engine's copy buffer with
+/// `VideoFrame.copyTo`, which converts from the camera's YUV without a
+/// canvas. Clears `supported` if this browser cannot.
+async fn read_pixels(
+    frame: &VideoFrame,
+    width: u32,
+    height: u32,
+    engine: &Rc<RefCell<Engine>>,
+    supported: &Cell<bool>,
+) {
+    let t0 = super::bindings::now();
+    let options = js_sys::Object::new();
+    let _ = Reflect::set(&options, &"format".into(), &"RGBA".into());
+    let _ = Reflect::set(&options, &"colorSpace".into(), &"srgb".into());
+    let len = u64::from(width) * u64::from(height) * 4;
+    // A frame whose visible size is not its display size (scaled or
+    // cropped) goes the canvas way, which scales.
+    let Ok(size) = frame.allocation_size(&options) else {
+        supported.set(false);
+        return;
+    };
+    if size as u64 != len || len > u64::from(u32::MAX) {
+        return;
+    }
+    let buffer = engine.borrow_mut().copy_buffer(len as u32);
+    let copied = match frame.copy_to(&buffer, &options) {
+        Ok(promise) => JsFuture::from(promise).await.is_ok(),
+        Err(_) => false,
+    };
+    if copied {
+        engine.borrow_mut().copied(super::bindings::now() - t0);
+    } else {
+        supported.set(false);
+    }
 }

@@ -291,6 +291,28 @@ async fn effects_run_in_a_worker_and_process_camera_frames() {
 }
 
 #[wasm_bindgen_test]
+async fn without_workers_the_effects_fall_back_to_the_main_thread() {
+    let window = web_sys::window().unwrap();
+    let saved = js_sys::Reflect::get(&window, &"Worker".into()).unwrap();
+    js_sys::Reflect::set(&window, &"Worker".into(), &wasm_bindgen::JsValue::UNDEFINED).unwrap();
+    let created = Effects::new(config(Mode::Worker, r#"{"faceBoxes":true}"#));
+    js_sys::Reflect::set(&window, &"Worker".into(), &saved).unwrap();
+    let (effects, mut events) = created.expect("the effects start without workers");
+    assert_eq!(effects.thread(), Thread::Main);
+    match events.next().await {
+        Some(EffectsEvent::Error(EffectsError::Worker(reason))) => {
+            assert!(reason.contains("Worker"), "{reason}")
+        }
+        other => panic!("the fallback is reported first, got {other:?}"),
+    }
+    effects.loaded().await.expect("the models load on the page");
+    let camera = camera().await;
+    let _output = effects.apply(camera.stream()).await.expect("apply");
+    let stats = stats_until(&mut events, 20_000, |s| s.processed >= 3).await;
+    assert_eq!(stats.thread, Thread::Main);
+}
+
+#[wasm_bindgen_test]
 async fn the_output_carries_the_input_audio_tracks_unchanged() {
     let camera = Camera::open(&CameraConstraints::default().size(640, 480).audio(true))
         .await

@@ -14,7 +14,8 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("vision") => vision(),
         Some("rtc") => rtc(),
         Some("server") => server(),
-        _ => Err("usage: cargo xtask bench vision|rtc|server".into()),
+        Some("effects") => effects(),
+        _ => Err("usage: cargo xtask bench vision|rtc|server|effects".into()),
     }
 }
 
@@ -194,4 +195,55 @@ fn server() -> Result<()> {
         node_modules.display(),
     );
     run_cmd(Command::new("sh").args(["-c", &script]))
+}
+
+/// `bench effects`: the library's release wasm and the three pages
+/// (peerlens, the MediaPipe anchor, the onnxruntime-web anchor) with
+/// their files, in one directory the driver serves.
+fn effects() -> Result<()> {
+    setup::run()?;
+    let dir = target_dir().join("bench/effects");
+    let _ = fs::remove_dir_all(&dir);
+    build_library_wasm(&dir.join("pkg"))?;
+    let pages = root().join("xtask/bench/effects");
+    for file in ["common.js", "peerlens.html", "mediapipe.html", "ort.html"] {
+        copy(&pages.join(file), &dir.join(file))?;
+    }
+    for model in [
+        "face_detection_short_range",
+        "face_landmark",
+        "selfie_segmentation",
+        "selfie_segmentation_landscape",
+    ] {
+        let onnx = format!("{model}.onnx");
+        copy(
+            &root().join("models").join(&onnx),
+            &dir.join("models").join(&onnx),
+        )?;
+    }
+    copy(
+        &root().join("models/plain/selfie_segmentation_landscape.onnx"),
+        &dir.join("models/plain/selfie_segmentation_landscape.onnx"),
+    )?;
+    let modules = setup::node_dir().join("node_modules");
+    let ort = modules.join("onnxruntime-web/dist");
+    for file in [
+        "ort.wasm.min.mjs",
+        "ort-wasm-simd-threaded.mjs",
+        "ort-wasm-simd-threaded.wasm",
+    ] {
+        copy(&ort.join(file), &dir.join("ort").join(file))?;
+    }
+    let mediapipe = modules.join("@mediapipe/selfie_segmentation");
+    for entry in
+        fs::read_dir(&mediapipe).map_err(|e| format!("cannot read {}: {e}", mediapipe.display()))?
+    {
+        let entry = entry.map_err(|e| e.to_string())?;
+        copy(
+            &entry.path(),
+            &dir.join("mediapipe").join(entry.file_name()),
+        )?;
+    }
+    println!("\n== running the effects benchmark in headless Chromium (about 10 minutes)");
+    run_cmd(driver("effects").arg(&dir).arg(setup::face_video_path()))
 }

@@ -15,6 +15,8 @@ pub struct Scratch {
     b: Vec<u8>,
     sums: Vec<u32>,
     columns: Vec<(u32, u32, u16)>,
+    rows: Vec<(u32, u32, u16)>,
+    line: Vec<u32>,
 }
 
 /// What replaces the background (where the mask says "not a person").
@@ -176,6 +178,62 @@ pub fn feather(
     blur(mask, width, height, 1, radius, scratch)
 }
 
+/// Where each of `len` output positions samples a line of `src_len`
+/// values, scaled by `src_len / len` with pixel centres aligned: the two
+/// neighbours and the weight of the second, in 1/256.
+fn bilinear_positions(len: usize, src_len: usize, out: &mut Vec<(u32, u32, u16)>) {
+    let scale = src_len as f32 / len as f32;
+    out.clear();
+    out.extend((0..len).map(|i| {
+        let p = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (src_len - 1) as f32);
+        let i0 = p as usize;
+        (
+            i0 as u32,
+            (i0 + 1).min(src_len - 1) as u32,
+            ((p - i0 as f32) * 256.0).round() as u16,
+        )
+    }));
+}
+
+/// Scales a one-byte-per-pixel mask up (or down) to `width` x `height`,
+/// bilinearly, pixel centres aligned.
+pub fn upsample_alpha(
+    src: &[u8],
+    src_width: u32,
+    src_height: u32,
+    out: &mut [u8],
+    width: u32,
+    height: u32,
+    scratch: &mut Scratch,
+) -> Result<(), VisionError> {
+    check_len(src, src_width, src_height, 1)?;
+    check_len(out, width, height, 1)?;
+    let (sw, sh) = (src_width as usize, src_height as usize);
+    let (w, h) = (width as usize, height as usize);
+    bilinear_positions(w, sw, &mut scratch.columns);
+    bilinear_positions(h, sh, &mut scratch.rows);
+    scratch.line.resize(sw, 0);
+    for (row, &(y0, y1, ty)) in out.chunks_exact_mut(w).zip(&scratch.rows) {
+        // Blend the two source rows first, then each output pixel needs
+        // one horizontal blend: values in 1/256 steps.
+        let (r0, r1) = (
+            &src[y0 as usize * sw..][..sw],
+            &src[y1 as usize * sw..][..sw],
+        );
+        let ty = u32::from(ty);
+        for ((l, &a), &b) in scratch.line.iter_mut().zip(r0).zip(r1) {
+            *l = u32::from(a) * (256 - ty) + u32::from(b) * ty;
+        }
+        let line = &scratch.line;
+        for (o, &(x0, x1, tx)) in row.iter_mut().zip(&scratch.columns) {
+            let tx = u32::from(tx);
+            let v = line[x0 as usize] * (256 - tx) + line[x1 as usize] * tx;
+            *o = ((v + (1 << 15)) >> 16) as u8;
+        }
+    }
+    Ok(())
+}
+
 fn mix(fg: u8, bg: u8, alpha: u8) -> u8 {
     let (fg, bg, a) = (u32::from(fg), u32::from(bg), u32::from(alpha));
     ((fg * a + bg * (255 - a) + 127) / 255) as u8
@@ -302,37 +360,35 @@ fn blur_behind(
             &mut scratch.sums,
         );
     }
-    // Bilinear sampling positions of each column, computed once per row
-    // length: (left index, right index, weight of the right in 1/256).
-    let position = |i: usize, scale: usize, len: usize| {
-        let p = ((i as f32 + 0.5) / scale as f32 - 0.5).clamp(0.0, (len - 1) as f32);
-        let i0 = p as usize;
-        (i0, (i0 + 1).min(len - 1), ((p - i0 as f32) * 256.0) as u16)
-    };
-    scratch.columns.clear();
-    scratch.columns.extend((0..w).map(|x| {
-        let (a, b, t) = position(x, f, sw);
-        (a as u32, b as u32, t)
-    }));
-    for y in 0..h {
-        let (y0, y1, ty) = position(y, f, sh);
+    bilinear_positions(w, sw, &mut scratch.columns);
+    bilinear_positions(h, sh, &mut scratch.rows);
+    scratch.line.resize(sw * 3, 0);
+    for (y, &(y0, y1, ty)) in scratch.rows.iter().enumerate() {
+        let mask = &alpha[y * w..][..w];
+        if mask.iter().all(|&a| a == 255) {
+            continue;
+        }
+        // The two small rows blended once, in 1/256 steps; then one
+        // horizontal blend per output pixel that shows background.
         let ty = u32::from(ty);
         let (r0, r1) = (
-            &small[y0 * sw * 3..][..sw * 3],
-            &small[y1 * sw * 3..][..sw * 3],
+            &small[y0 as usize * sw * 3..][..sw * 3],
+            &small[y1 as usize * sw * 3..][..sw * 3],
         );
+        for ((l, &a), &b) in scratch.line.iter_mut().zip(r0).zip(r1) {
+            *l = u32::from(a) * (256 - ty) + u32::from(b) * ty;
+        }
+        let line = &scratch.line;
         let row = &mut out[y * w * 4..][..w * 4];
-        let mask = &alpha[y * w..][..w];
         for ((px, &a), &(x0, x1, tx)) in row.chunks_exact_mut(4).zip(mask).zip(&scratch.columns) {
             if a == 255 {
                 continue;
             }
             let (x0, x1, tx) = (x0 as usize * 3, x1 as usize * 3, u32::from(tx));
             for c in 0..3 {
-                let top = u32::from(r0[x0 + c]) * (256 - tx) + u32::from(r0[x1 + c]) * tx;
-                let bottom = u32::from(r1[x0 + c]) * (256 - tx) + u32::from(r1[x1 + c]) * tx;
-                let bg = ((top * (256 - ty) + bottom * ty + (1 << 15)) >> 16) as u8;
-                px[c] = mix(px[c], bg, a);
+                let v = line[x0 + c] * (256 - tx) + line[x1 + c] * tx;
+                let bg = ((v + (1 << 15)) >> 16) as u8;
+                px[c] = if a == 0 { bg } else { mix(px[c], bg, a) };
             }
         }
     }

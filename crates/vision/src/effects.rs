@@ -173,6 +173,8 @@ pub struct EffectsPipeline {
     frames: u64,
     scratch: Scratch,
     calibration: Option<Calibration>,
+    /// The last mask at its own resolution, in 1/255 steps.
+    levels: Vec<u8>,
 }
 
 impl std::fmt::Debug for EffectsPipeline {
@@ -210,6 +212,7 @@ impl EffectsPipeline {
             frames: 0,
             scratch: Scratch::default(),
             calibration: None,
+            levels: Vec::new(),
         })
     }
 
@@ -291,14 +294,27 @@ impl EffectsPipeline {
             if stale || self.frames.is_multiple_of(every) {
                 let pixels = width as usize * height as usize;
                 self.alpha.resize(pixels, 0);
-                self.segmenter
-                    .segment(frame)?
-                    .upsample_into(width, height, &mut self.alpha)?;
-                composite::feather(
+                let mask = self.segmenter.segment(frame)?;
+                let (mw, mh) = (mask.width, mask.height);
+                // Feather at the mask's own resolution, where it costs a
+                // fraction, then scale up: the radius shrinks with the
+                // mask, and bilinear scaling adds its own softness.
+                self.levels.clear();
+                self.levels.extend(
+                    mask.values
+                        .iter()
+                        .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8),
+                );
+                let radius =
+                    (options.feather_radius as f32 * mw as f32 / width as f32).round() as u32;
+                composite::feather(&mut self.levels, mw, mh, radius, &mut self.scratch)?;
+                composite::upsample_alpha(
+                    &self.levels,
+                    mw,
+                    mh,
                     &mut self.alpha,
                     width,
                     height,
-                    options.feather_radius,
                     &mut self.scratch,
                 )?;
                 self.alpha_size = (width, height);

@@ -14,6 +14,7 @@ use peerlens_e2e::{wait_for, Chromedriver, TestServer};
 use peerlens_vision::raw::RawModel;
 use serde_json::Value;
 
+mod effects;
 mod server_load;
 
 fn main() {
@@ -21,10 +22,11 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("vision") if args.len() == 4 => vision(PathBuf::from(&args[1]), &args[2], &args[3]),
         Some("rtc") if args.len() == 2 => rtc(PathBuf::from(&args[1])),
+        Some("effects") if args.len() == 3 => effects::run(&PathBuf::from(&args[1]), &args[2]),
         Some("server") if args.len() == 4 => server_load::run(&args[1], &args[2], &args[3]),
         _ => {
             eprintln!(
-                "usage: bench vision DIR WASM_BYTES WASM_GZ_BYTES | bench rtc DIR | bench server SERVER_BIN ROOMS_CJS NODE_MODULES"
+                "usage: bench vision DIR WASM_BYTES WASM_GZ_BYTES | bench rtc DIR | bench effects DIR FACE_Y4M | bench server SERVER_BIN ROOMS_CJS NODE_MODULES"
             );
             std::process::exit(2);
         }

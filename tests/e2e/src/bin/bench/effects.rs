@@ -1,0 +1,202 @@
+//! `bench effects`: peerlens's Effects on the face video (640x480 at 30
+//! fps, Chromium's fake camera) for each effect combination, in worker and
+//! main-thread mode, against two anchors doing the same background blur:
+//! @mediapipe/selfie_segmentation (WebGL on SwiftShader) and a plain-JS
+//! page running onnxruntime-web (wasm, one thread). Then a long run for
+//! memory after 10,000 frames.
+
+use std::{path::Path, time::Duration};
+
+use peerlens_e2e::{wait_for, Browser, Chromedriver, TestServer};
+use serde_json::Value;
+
+const BLUR: &str = r#"{"background":{"kind":"blur","radius":10}}"#;
+const COMBOS: &[(&str, &str)] = &[
+    ("none (pass-through)", "{}"),
+    ("face boxes", r#"{"faceBoxes":true}"#),
+    ("face mesh", r#"{"faceMesh":true}"#),
+    ("blur", BLUR),
+    (
+        "removal",
+        r#"{"background":{"kind":"remove","color":[0,0,0,0]}}"#,
+    ),
+    (
+        "boxes + mesh + blur",
+        r#"{"faceBoxes":true,"faceMesh":true,"background":{"kind":"blur","radius":10}}"#,
+    ),
+    (
+        "boxes + mesh + blur, segmentEvery 2",
+        r#"{"faceBoxes":true,"faceMesh":true,"segmentEvery":2,"background":{"kind":"blur","radius":10}}"#,
+    ),
+];
+const LONG_RUN_FRAMES: u64 = 10_000;
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn run_page(browser: &Browser, url: &str, timeout: Duration) -> Value {
+    browser.goto(url);
+    let result = wait_for("the benchmark page", timeout, || {
+        browser
+            .execute("return window.benchResult ? JSON.stringify(window.benchResult) : null;")
+            .as_str()
+            .map(|s| serde_json::from_str::<Value>(s).expect("benchmark JSON"))
+    });
+    if result["ok"] != Value::Bool(true) {
+        eprintln!("{url} failed: {}", result["error"]);
+        std::process::exit(1);
+    }
+    result
+}
+
+fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+pub fn run(dir: &Path, video: &str) {
+    let server = TestServer::start(Some(dir.to_path_buf()));
+    let base = server.http_url();
+    let driver = Chromedriver::start();
+    let camera = format!("--use-file-for-fake-video-capture={video}");
+    let page_timeout = Duration::from_secs(180);
+
+    println!();
+    println!("effects: 640x480 at 30 fps (the face video as Chromium's camera), warm-up 4 s, 10 s measured; output fps counted on the output track");
+    println!();
+    println!("| effects | mode | output fps | camera fps | dropped | preprocess | faces | segmentation | compositing | drawing | upload | total ms | main-thread ms/frame |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut blur_fps = f64::NAN;
+    let user_agent;
+    {
+        let browser = driver.browser_with(&[&camera], &[]);
+        let mut agent = String::new();
+        for mode in ["worker", "main"] {
+            for (name, fx) in COMBOS {
+                let r = run_page(
+                    &browser,
+                    &format!("{base}/peerlens.html?mode={mode}&fx={}", encode(fx)),
+                    page_timeout,
+                );
+                agent = r["userAgent"].as_str().unwrap_or_default().to_owned();
+                let ms = &r["ms"];
+                if mode == "worker" && *fx == BLUR {
+                    blur_fps = num(&r["fpsOut"]);
+                }
+                println!(
+                    "| {name} | {} ({}) | **{:.1}** | {:.1} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                    r["thread"].as_str().unwrap_or(mode),
+                    r["source"].as_str().unwrap_or("?"),
+                    num(&r["fpsOut"]),
+                    num(&r["fpsIn"]),
+                    r["dropped"],
+                    num(&ms["preprocess"]),
+                    num(&ms["faces"]),
+                    num(&ms["segmentation"]),
+                    num(&ms["compositing"]),
+                    num(&ms["drawing"]),
+                    num(&ms["upload"]),
+                    num(&ms["total"]),
+                    num(&r["mainThreadMs"]),
+                );
+            }
+        }
+        let ort = run_page(
+            &browser,
+            &format!("{base}/ort.html?radius=10"),
+            page_timeout,
+        );
+        println!(
+            "| blur: onnxruntime-web page (plain conversion, wasm 1 thread) | main | **{:.1}** | | | | | | | | | | {:.2} |",
+            num(&ort["fpsOut"]),
+            num(&ort["mainThreadMs"]),
+        );
+        println!();
+        println!(
+            "blur, peerlens (worker) vs onnxruntime-web page: **{:.2}x** the fps",
+            blur_fps / num(&ort["fpsOut"])
+        );
+        user_agent = agent;
+    }
+    {
+        // MediaPipe needs WebGL: SwiftShader, and the GPU process on.
+        let browser = driver.browser_with(
+            &[
+                &camera,
+                "--use-angle=swiftshader",
+                "--enable-unsafe-swiftshader",
+            ],
+            &["--disable-gpu"],
+        );
+        let mp = run_page(
+            &browser,
+            &format!("{base}/mediapipe.html?radius=10"),
+            page_timeout,
+        );
+        let same = run_page(
+            &browser,
+            &format!("{base}/peerlens.html?mode=worker&fx={}", encode(BLUR)),
+            page_timeout,
+        );
+        println!(
+            "blur, @mediapipe/selfie_segmentation (WebGL: {}): **{:.1} fps**, main thread {:.2} ms/frame",
+            mp["webgl"].as_str().unwrap_or("?"),
+            num(&mp["fpsOut"]),
+            num(&mp["mainThreadMs"])
+        );
+        println!(
+            "blur, peerlens (worker) with the same browser flags: **{:.1} fps**",
+            num(&same["fpsOut"])
+        );
+        println!(
+            "blur, peerlens (worker) vs MediaPipe: **{:.2}x** (standard flags), **{:.2}x** (same flags)",
+            blur_fps / num(&mp["fpsOut"]),
+            num(&same["fpsOut"]) / num(&mp["fpsOut"])
+        );
+    }
+    // PEERLENS_BENCH_SHORT=1 skips the long run, for quick iterations.
+    if std::env::var_os("PEERLENS_BENCH_SHORT").is_none() {
+        let browser = driver.browser_with(&[&camera], &[]);
+        println!();
+        println!(
+            "memory: worker mode, boxes + mesh + blur, until {LONG_RUN_FRAMES} frames (about {} min)",
+            LONG_RUN_FRAMES / 30 / 60 + 1
+        );
+        let fx = COMBOS[5].1;
+        let r = run_page(
+            &browser,
+            &format!(
+                "{base}/peerlens.html?mode=worker&fx={}&frames={LONG_RUN_FRAMES}",
+                encode(fx)
+            ),
+            Duration::from_secs(LONG_RUN_FRAMES / 10 + 120),
+        );
+        println!();
+        println!("| frames | worker wasm memory MB | worker live JS refs | open camera frames | page JS heap MB |");
+        println!("|---|---|---|---|---|");
+        for m in r["memory"].as_array().into_iter().flatten() {
+            println!(
+                "| {} | {:.2} | {} | {} | {:.1} |",
+                m["frames"],
+                num(&m["wasmBytes"]) / 1048576.0,
+                m["liveRefs"],
+                m["openFrames"],
+                num(&m["jsHeap"]) / 1048576.0,
+            );
+        }
+    }
+    let chrome = user_agent
+        .split_whitespace()
+        .find(|p| p.contains("Chrome/"))
+        .unwrap_or("Chromium");
+    println!();
+    println!("headless {chrome}");
+}
