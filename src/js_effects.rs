@@ -66,6 +66,9 @@ export interface EffectsOptions {
   mode?: "worker" | "main";
   /** "auto" (MediaStreamTrackProcessor where there is one) or "video". */
   frameSource?: "auto" | "video";
+  /** "transferred" (default: the worker draws on the transferred canvas)
+   * or "bitmaps" (it sends each frame back as an ImageBitmap). */
+  workerOutput?: "transferred" | "bitmaps";
   settings?: EffectSettings;
   statsIntervalMs?: number;
   onProgress?: (progress: { loaded: number; total?: number }) => void;
@@ -195,6 +198,7 @@ impl JsEffects {
                     "segmenter",
                     "mode",
                     "frameSource",
+                    "workerOutput",
                     "statsIntervalMs",
                 ],
             );

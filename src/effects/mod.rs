@@ -52,7 +52,7 @@ pub use engine::{EffectsStats, SourceKind, StageMs, Thread};
 pub use error::EffectsError;
 pub use load::{fetch_bytes, load_pipeline, ModelUrls, Progress};
 pub use settings::{
-    BackgroundSetting, EffectSettings, EffectsConfig, FrameSource, Mode, Segmenter,
+    BackgroundSetting, EffectSettings, EffectsConfig, FrameSource, Mode, Segmenter, WorkerOutput,
     MAX_BLUR_RADIUS, MAX_FEATHER_RADIUS, MAX_MASK_SMOOTHING,
 };
 
@@ -453,9 +453,12 @@ impl Effects {
         let worker_mode = matches!(&*inner.backend.borrow(), Backend::Worker { .. });
         let output;
         let video = if worker_mode {
-            // Where the page cannot capture a transferred canvas, the worker
-            // draws on its own and sends the frames back as bitmaps.
-            let offscreen = if captures_transferred_canvas() {
+            // Where the page cannot capture a transferred canvas (or the app
+            // asks for it), the worker draws on its own canvas and sends the
+            // frames back as bitmaps.
+            let offscreen = if inner.config.worker_output == WorkerOutput::Transferred
+                && captures_transferred_canvas()
+            {
                 Some(canvas.transfer_control_to_offscreen().map_err(|e| {
                     EffectsError::browser("transferring the canvas to the worker", &e)
                 })?)

@@ -149,6 +149,21 @@ pub enum FrameSource {
     Video,
 }
 
+/// How the worker's frames reach the output canvas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WorkerOutput {
+    /// The worker draws on the page's canvas through
+    /// `transferControlToOffscreen()`; bitmaps where the browser cannot
+    /// capture such a canvas (Firefox).
+    #[default]
+    Transferred,
+    /// The worker draws on a canvas of its own and sends each frame to the
+    /// page as an `ImageBitmap`, which a `bitmaprenderer` context shows.
+    /// Each frame is captured as it arrives; see BENCHMARKS.md.
+    Bitmaps,
+}
+
 /// Which segmenter to load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -185,6 +200,8 @@ pub struct EffectsConfig {
     pub mode: Mode,
     /// How frames are taken from the camera.
     pub frame_source: FrameSource,
+    /// How the worker's frames reach the output canvas.
+    pub worker_output: WorkerOutput,
     /// The effects to start with.
     pub settings: EffectSettings,
     /// How often stats events come, in milliseconds.
@@ -199,6 +216,7 @@ impl Default for EffectsConfig {
             segmenter: Segmenter::default(),
             mode: Mode::default(),
             frame_source: FrameSource::default(),
+            worker_output: WorkerOutput::default(),
             settings: EffectSettings::default(),
             stats_interval_ms: 1000,
         }

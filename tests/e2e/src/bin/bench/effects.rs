@@ -80,7 +80,10 @@ pub fn run(dir: &Path, video: &str) {
         let browser = driver.browser_with(&[&camera], &[]);
         let mut agent = String::new();
         for mode in ["worker", "main"] {
-            for (name, fx) in COMBOS {
+            // PEERLENS_BENCH_ONLY=<text> runs only the combinations whose
+            // name contains it, for quick iterations.
+            let only = std::env::var("PEERLENS_BENCH_ONLY").unwrap_or_default();
+            for (name, fx) in COMBOS.iter().filter(|(n, _)| n.contains(only.as_str())) {
                 let r = run_page(
                     &browser,
                     &format!("{base}/peerlens.html?mode={mode}&fx={}", encode(fx)),
@@ -108,6 +111,34 @@ pub fn run(dir: &Path, video: &str) {
                     num(&r["mainThreadMs"]),
                 );
             }
+        }
+        // The worker handing frames back as bitmaps instead of drawing on
+        // the transferred canvas.
+        for (name, fx) in COMBOS.iter().filter(|(n, _)| n.starts_with("boxes")) {
+            let r = run_page(
+                &browser,
+                &format!(
+                    "{base}/peerlens.html?mode=worker&output=bitmaps&fx={}",
+                    encode(fx)
+                ),
+                page_timeout,
+            );
+            let ms = &r["ms"];
+            println!(
+                "| {name} | worker, bitmaps out ({}) | **{:.1}** | {:.1} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                r["source"].as_str().unwrap_or("?"),
+                num(&r["fpsOut"]),
+                num(&r["fpsIn"]),
+                r["dropped"],
+                num(&ms["preprocess"]),
+                num(&ms["faces"]),
+                num(&ms["segmentation"]),
+                num(&ms["compositing"]),
+                num(&ms["drawing"]),
+                num(&ms["upload"]),
+                num(&ms["total"]),
+                num(&r["mainThreadMs"]),
+            );
         }
         let ort = run_page(
             &browser,
