@@ -142,9 +142,13 @@ enum Backend {
 }
 
 /// A `<video>` element playing the camera, calling back on each frame.
+/// The frame callback of a [`VideoTap`], which re-requests itself through
+/// this slot; emptying the slot ends it.
+type FrameCallbackSlot = Rc<RefCell<Option<Closure<dyn FnMut(JsValue, JsValue)>>>>;
+
 struct VideoTap {
     video: HtmlVideoElement,
-    callback: Rc<RefCell<Option<Closure<dyn FnMut(JsValue, JsValue)>>>>,
+    callback: FrameCallbackSlot,
     interval: Option<i32>,
 }
 
@@ -948,7 +952,7 @@ impl Inner {
         mut on_frame: impl FnMut(&JsValue, u64) + 'static,
     ) -> Result<VideoTap, EffectsError> {
         let video = hidden_video(document, track)?;
-        let callback: Rc<RefCell<Option<Closure<dyn FnMut(JsValue, JsValue)>>>> = Rc::default();
+        let callback: FrameCallbackSlot = Rc::default();
         let with_rvfc = has(&video, "requestVideoFrameCallback");
         let slot = Rc::downgrade(&callback);
         let element = video.clone();

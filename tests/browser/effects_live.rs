@@ -86,7 +86,7 @@ async fn stats_until(
 /// little for the output element to show them.
 async fn settle(events: &mut UnboundedReceiver<EffectsEvent>, more: u64) -> EffectsStats {
     // Events queued before now are history.
-    while let Ok(Some(event)) = events.try_next() {
+    while let Ok(event) = events.try_recv() {
         if let EffectsEvent::Error(e) = event {
             panic!("effects error: {e}");
         }

@@ -341,8 +341,8 @@ fn blur_behind(
                 }
             }
             let o = (sy * sw + sx) * 3;
-            for c in 0..3 {
-                scratch.b[o + c] = ((acc[c] + n / 2) / n) as u8;
+            for (mean, sum) in scratch.b[o..o + 3].iter_mut().zip(acc) {
+                *mean = ((sum + n / 2) / n) as u8;
             }
         }
     }
