@@ -58,6 +58,26 @@ fn run_page(browser: &Browser, url: &str, timeout: Duration) -> Value {
     result
 }
 
+/// One row of the effects table: `mode` is followed by the frame source.
+fn print_row(name: &str, mode: &str, r: &Value) {
+    let ms = &r["ms"];
+    println!(
+        "| {name} | {mode} ({}) | **{:.1}** | {:.1} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+        r["source"].as_str().unwrap_or("?"),
+        num(&r["fpsOut"]),
+        num(&r["fpsIn"]),
+        r["dropped"],
+        num(&ms["preprocess"]),
+        num(&ms["faces"]),
+        num(&ms["segmentation"]),
+        num(&ms["compositing"]),
+        num(&ms["drawing"]),
+        num(&ms["upload"]),
+        num(&ms["total"]),
+        num(&r["mainThreadMs"]),
+    );
+}
+
 fn num(v: &Value) -> f64 {
     v.as_f64().unwrap_or(f64::NAN)
 }
@@ -90,26 +110,11 @@ pub fn run(dir: &Path, video: &str) {
                     page_timeout,
                 );
                 agent = r["userAgent"].as_str().unwrap_or_default().to_owned();
-                let ms = &r["ms"];
                 if mode == "worker" && *fx == BLUR {
                     blur_fps = num(&r["fpsOut"]);
                 }
-                println!(
-                    "| {name} | {} ({}) | **{:.1}** | {:.1} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
-                    r["thread"].as_str().unwrap_or(mode),
-                    r["source"].as_str().unwrap_or("?"),
-                    num(&r["fpsOut"]),
-                    num(&r["fpsIn"]),
-                    r["dropped"],
-                    num(&ms["preprocess"]),
-                    num(&ms["faces"]),
-                    num(&ms["segmentation"]),
-                    num(&ms["compositing"]),
-                    num(&ms["drawing"]),
-                    num(&ms["upload"]),
-                    num(&ms["total"]),
-                    num(&r["mainThreadMs"]),
-                );
+                let thread = r["thread"].as_str().unwrap_or(mode).to_owned();
+                print_row(name, &thread, &r);
             }
         }
         // The worker handing frames back as bitmaps instead of drawing on
@@ -123,22 +128,7 @@ pub fn run(dir: &Path, video: &str) {
                 ),
                 page_timeout,
             );
-            let ms = &r["ms"];
-            println!(
-                "| {name} | worker, bitmaps out ({}) | **{:.1}** | {:.1} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
-                r["source"].as_str().unwrap_or("?"),
-                num(&r["fpsOut"]),
-                num(&r["fpsIn"]),
-                r["dropped"],
-                num(&ms["preprocess"]),
-                num(&ms["faces"]),
-                num(&ms["segmentation"]),
-                num(&ms["compositing"]),
-                num(&ms["drawing"]),
-                num(&ms["upload"]),
-                num(&ms["total"]),
-                num(&r["mainThreadMs"]),
-            );
+            print_row(name, "worker, bitmaps out", &r);
         }
         let ort = run_page(
             &browser,
