@@ -35,6 +35,9 @@ struct Tally {
     passed: usize,
     failed: usize,
     failed_steps: Vec<String>,
+    /// The failed tests with their panic messages, repeated at the end of
+    /// the run, where a CI log's tail shows them.
+    failures: Vec<String>,
 }
 
 impl Tally {
@@ -63,6 +66,7 @@ impl Tally {
             }
         };
         let (passed, failed) = count_results(&output);
+        self.failures.extend(failed_tests(&output));
         self.passed += passed;
         self.failed += failed;
         println!("== {name}: {passed} passed, {failed} failed");
@@ -78,6 +82,42 @@ impl Tally {
         self.failed += 1;
         self.failed_steps.push(name.to_owned());
     }
+}
+
+/// The failed tests of a runner's output, each with the first line of its
+/// panic message when the output has one.
+fn failed_tests(output: &str) -> Vec<String> {
+    let lines: Vec<&str> = output.lines().collect();
+    let mut failures: Vec<String> = lines
+        .iter()
+        .filter_map(|l| {
+            let name = l.strip_prefix("test ")?;
+            let name = name
+                .strip_suffix(" ... FAILED")
+                .or_else(|| name.strip_suffix(" ... FAIL"))?;
+            Some(name.to_owned())
+        })
+        .collect();
+    for failure in &mut failures {
+        // Both runners print `---- NAME ... ----` (wasm-bindgen-test:
+        // `---- NAME output ----`) before the test's own output.
+        let header = lines
+            .iter()
+            .position(|l| l.starts_with("---- ") && l.contains(failure.as_str()));
+        let message = header.and_then(|at| {
+            let rest = &lines[at + 1..];
+            let panic = rest
+                .iter()
+                .take_while(|l| !l.starts_with("---- "))
+                .position(|l| l.contains("panicked at"))?;
+            rest.get(panic + 1).map(|m| m.trim().to_owned())
+        });
+        if let Some(message) = message.filter(|m| !m.is_empty()) {
+            failure.push_str(": ");
+            failure.push_str(&message);
+        }
+    }
+    failures
 }
 
 /// Sums the `N passed; M failed` of every `test result:` line.
@@ -246,6 +286,9 @@ pub fn run(args: &[String]) -> Result<()> {
     }
 
     println!();
+    for failure in &tally.failures {
+        println!("failed: {failure}");
+    }
     if !tally.failed_steps.is_empty() {
         println!("failed steps: {}", tally.failed_steps.join(", "));
     }
@@ -270,5 +313,33 @@ test result: FAILED. 2 passed; 3 failed; 0 ignored; 1 filtered out
 ";
         assert_eq!(count_results(output), (7, 3));
         assert_eq!(count_results("no results at all"), (0, 0));
+    }
+
+    #[test]
+    fn names_failed_tests_with_their_panic_message() {
+        let output = "\
+test a::passes ... ok
+test a::fails ... FAIL
+test b::also_fails ... FAILED
+
+failures:
+
+---- a::fails output ----
+    error output:
+        panicked at tests/a.rs:7:9:
+        worker vs main: mean 1.18
+
+---- b::also_fails stdout ----
+thread 'b::also_fails' panicked at src/b.rs:3:5:
+assertion failed: x
+";
+        assert_eq!(
+            super::failed_tests(output),
+            [
+                "a::fails: worker vs main: mean 1.18",
+                "b::also_fails: assertion failed: x"
+            ]
+        );
+        assert!(super::failed_tests("test a ... ok").is_empty());
     }
 }

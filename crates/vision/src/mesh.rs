@@ -128,8 +128,8 @@ pub struct TrackerOptions {
     /// Below this presence the face counts as lost and the next frame runs
     /// detection again.
     pub min_presence: f32,
-    /// Run detection at least every this many frames, even while tracking
-    /// holds (0: only when tracking is lost).
+    /// Run detection every this many frames, even while tracking holds:
+    /// 1 detects on every frame, 0 only when tracking is lost.
     pub detect_every: u32,
 }
 
@@ -187,8 +187,10 @@ impl FaceTracker {
 
     /// Tracks the most prominent face in `frame`.
     pub fn track(&mut self, frame: &RgbaFrame<'_>) -> Result<Tracked<'_>, VisionError> {
+        // `since_detection` counts the frames tracked since the last
+        // detection, so with `detect_every = n` every n-th frame detects.
         let due =
-            self.options.detect_every > 0 && self.since_detection >= self.options.detect_every;
+            self.options.detect_every > 0 && self.since_detection + 1 >= self.options.detect_every;
         let mut detection = None;
         let roi = match self.roi {
             Some(roi) if !due => {

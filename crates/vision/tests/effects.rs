@@ -221,8 +221,8 @@ fn detection_and_segmentation_run_on_their_schedule() {
     }
     assert_eq!(
         detected,
-        [true, false, false, false, false, true, false, false, false],
-        "detect, track four frames, detect again"
+        [true, false, false, false, true, false, false, false, true],
+        "detect, track three frames, detect again: every fourth frame"
     );
     assert_eq!(
         segmented,
