@@ -14,8 +14,10 @@
 pub mod backoff;
 pub mod codec;
 mod error;
+pub mod janus;
 mod message;
 mod signal;
+pub mod whip;
 
 pub use backoff::Backoff;
 pub use codec::{Codec, CodecError, Decoded, Heartbeat, OfferPolicy};
