@@ -5,6 +5,7 @@
 //! Rust error kind (such as `PermissionDenied`) and whose `code` property is
 //! a stable kebab-case code, so apps can branch on either.
 
+use js_sys::Reflect;
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use web_sys::MediaStream;
@@ -51,6 +52,26 @@ pub(crate) fn js_error(name: &str, code: &str, message: &str) -> JsValue {
     error.into()
 }
 
+/// The error of an options object that does not fit its type.
+pub(crate) fn bad_options(e: impl std::fmt::Display) -> JsValue {
+    js_error("OptionsError", "bad-options", &e.to_string())
+}
+
+/// A shallow copy of `object` with only `keys`: what serde reads, without
+/// the functions and images that sit next to it.
+pub(crate) fn only(object: &JsValue, keys: &[&str]) -> JsValue {
+    let copy = js_sys::Object::new();
+    for key in keys {
+        if let Ok(value) = Reflect::get(object, &(*key).into()) {
+            if !value.is_undefined() {
+                let _ = Reflect::set(&copy, &(*key).into(), &value);
+            }
+        }
+    }
+    copy.into()
+}
+
+/// Parses the settings and takes out the replacement image, if any.
 impl From<MediaError> for JsValue {
     fn from(e: MediaError) -> Self {
         let code = match &e {

@@ -10,7 +10,7 @@ use wasm_bindgen_futures::future_to_promise;
 use web_sys::MediaStream;
 
 use crate::effects::{EffectSettings, Effects, EffectsConfig, EffectsError, EffectsEvent, Thread};
-use crate::js::js_error;
+use crate::js::{bad_options, js_error, only};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_EFFECTS: &str = r#"
@@ -28,7 +28,7 @@ export interface EffectSettings {
   faceBoxes?: boolean;
   faceMesh?: boolean;
   background?: BackgroundSetting;
-  /** Detection at least every N frames, landmark tracking in between. */
+  /** Detection every N frames (1: every frame), landmark tracking in between. */
   detectEvery?: number;
   /** Segmentation every N frames; the mask is reused in between. */
   segmentEvery?: number;
@@ -106,9 +106,6 @@ impl From<EffectsError> for JsValue {
     }
 }
 
-fn bad_options(e: impl std::fmt::Display) -> JsValue {
-    js_error("OptionsError", "bad-options", &e.to_string())
-}
 
 /// The callbacks of the options.
 #[derive(Default)]
@@ -125,21 +122,6 @@ fn callback(options: &JsValue, name: &str) -> Option<Function> {
         .and_then(|f| f.dyn_into().ok())
 }
 
-/// A shallow copy of `object` with only `keys`: what serde reads, without
-/// the functions and images that sit next to it.
-fn only(object: &JsValue, keys: &[&str]) -> JsValue {
-    let copy = js_sys::Object::new();
-    for key in keys {
-        if let Ok(value) = Reflect::get(object, &(*key).into()) {
-            if !value.is_undefined() {
-                let _ = Reflect::set(&copy, &(*key).into(), &value);
-            }
-        }
-    }
-    copy.into()
-}
-
-/// Parses the settings and takes out the replacement image, if any.
 fn settings_of(value: &JsValue) -> Result<(EffectSettings, Option<JsValue>), JsValue> {
     if !value.is_object() {
         return Err(bad_options("the settings must be an object"));

@@ -6,8 +6,10 @@ pub mod call;
 #[cfg(feature = "vision")]
 pub mod effects;
 pub mod error;
+pub mod janus;
 mod js;
 pub mod js_codec;
+mod js_media_server;
 #[cfg(feature = "vision")]
 mod js_effects;
 #[cfg(feature = "vision")]
@@ -16,6 +18,7 @@ pub mod media;
 pub mod room;
 pub mod rtc;
 pub mod signaling;
+pub mod whip;
 
 pub use call::{Call, CallEvent, CallOptions};
 pub use error::JsErrorInfo;
@@ -26,6 +29,7 @@ pub use rtc::{
     DataChannelKind, DataMessage, IcePolicy, PeerConnection, PeerEvent, PeerOptions, PeerState,
     RtcError, StatsSummary,
 };
+pub use whip::{WhipError, WhipEvent, WhipOptions, WhipSession};
 pub use signaling::{Signaling, SignalingError, SignalingEvent, SignalingOptions, SignalingState};
 
 /// The signaling protocol types, re-exported for apps that talk to the
