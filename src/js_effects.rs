@@ -106,7 +106,6 @@ impl From<EffectsError> for JsValue {
     }
 }
 
-
 /// The callbacks of the options.
 #[derive(Default)]
 struct Callbacks {

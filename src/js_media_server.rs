@@ -71,7 +71,7 @@ export interface JanusVideoRoomOptions extends MediaServerCallbacks {
 }
 
 export interface JanusStreamingCallbacks extends MediaServerCallbacks {
-  /** "starting", "started", "paused", "stopped". */
+  /** As Janus reports it: "starting", "started", "pausing", "stopping". */
   onStatus?: (status: string) => void;
 }
 "#;
@@ -114,7 +114,6 @@ impl From<JanusError> for JsValue {
         error
     }
 }
-
 
 /// The callbacks an options object carries.
 #[derive(Default, Clone)]
@@ -324,14 +323,22 @@ impl JsJanus {
         } else {
             let plain = only(
                 &options,
-                &["keepaliveMs", "requestTimeoutMs", "token", "apiSecret", "iceServers"],
+                &[
+                    "keepaliveMs",
+                    "requestTimeoutMs",
+                    "token",
+                    "apiSecret",
+                    "iceServers",
+                ],
             );
             serde_wasm_bindgen::from_value(plain).map_err(bad_options)?
         };
         let defaults = JanusOptions::default();
         let config = JanusOptions {
             keepalive_ms: data.keepalive_ms.unwrap_or(defaults.keepalive_ms),
-            request_timeout_ms: data.request_timeout_ms.unwrap_or(defaults.request_timeout_ms),
+            request_timeout_ms: data
+                .request_timeout_ms
+                .unwrap_or(defaults.request_timeout_ms),
             auth: Authentication {
                 token: data.token,
                 api_secret: data.api_secret,
@@ -378,10 +385,9 @@ fn pump_janus(mut events: UnboundedReceiver<JanusMediaEvent>, callbacks: Callbac
                     &callbacks.track,
                     &[track.into(), streams_value(streams), feed_value(feed)],
                 ),
-                JanusMediaEvent::State { feed, state } => Callbacks::call(
-                    &callbacks.state,
-                    &[state.as_str().into(), feed_value(feed)],
-                ),
+                JanusMediaEvent::State { feed, state } => {
+                    Callbacks::call(&callbacks.state, &[state.as_str().into(), feed_value(feed)])
+                }
                 JanusMediaEvent::FeedJoined { feed, display } => Callbacks::call(
                     &callbacks.feed_joined,
                     &[feed_value(Some(feed)), display.into()],
@@ -463,10 +469,7 @@ impl JsVideoRoom {
     ) -> Result<JsVideoRoom, JsValue> {
         let options: JsValue = options.into();
         let callbacks = Callbacks::of(&options);
-        let plain = only(
-            &options,
-            &["room", "display", "create", "maxPublishers"],
-        );
+        let plain = only(&options, &["room", "display", "create", "maxPublishers"]);
         let data: VideoRoomOptionsData =
             serde_wasm_bindgen::from_value(plain).map_err(bad_options)?;
         let defaults = VideoRoomOptions::default();

@@ -9,9 +9,9 @@ pub mod error;
 pub mod janus;
 mod js;
 pub mod js_codec;
-mod js_media_server;
 #[cfg(feature = "vision")]
 mod js_effects;
+mod js_media_server;
 #[cfg(feature = "vision")]
 mod js_vision;
 pub mod media;
@@ -29,8 +29,8 @@ pub use rtc::{
     DataChannelKind, DataMessage, IcePolicy, PeerConnection, PeerEvent, PeerOptions, PeerState,
     RtcError, StatsSummary,
 };
-pub use whip::{WhipError, WhipEvent, WhipOptions, WhipSession};
 pub use signaling::{Signaling, SignalingError, SignalingEvent, SignalingOptions, SignalingState};
+pub use whip::{WhipError, WhipEvent, WhipOptions, WhipSession};
 
 /// The signaling protocol types, re-exported for apps that talk to the
 /// reference server directly.

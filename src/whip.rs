@@ -28,7 +28,9 @@ use futures::{
 };
 use gloo_net::http::{Request, RequestBuilder, Response};
 use peerlens_protocol::{
-    whip::{apply_restart_answer, build_sdpfrag, parse_link_ice_servers, IceFragment, SDPFRAG_TYPE},
+    whip::{
+        apply_restart_answer, build_sdpfrag, parse_link_ice_servers, IceFragment, SDPFRAG_TYPE,
+    },
     IceCandidate, IceServer, OfferPolicy, SdpKind, SessionDescription, SignalPayload,
 };
 use web_sys::{
@@ -394,7 +396,9 @@ async fn drive(
             break;
         }
         match event {
-            PeerEvent::Signal(SignalPayload::Description(offer)) if offer.kind == SdpKind::Offer => {
+            PeerEvent::Signal(SignalPayload::Description(offer))
+                if offer.kind == SdpKind::Offer =>
+            {
                 if inner.resource.borrow().is_none() {
                     let result = if inner.trickle.get() {
                         inner.post_offer(offer.sdp).await
@@ -441,9 +445,7 @@ async fn drive(
             PeerEvent::Track { track, streams } => inner.emit(WhipEvent::Track { track, streams }),
             PeerEvent::State(state) => inner.emit(WhipEvent::State(state)),
             PeerEvent::Error(e) => inner.emit(WhipEvent::Error(e.into())),
-            PeerEvent::IceRestart
-            | PeerEvent::ChannelOpen(_)
-            | PeerEvent::Data(..) => {}
+            PeerEvent::IceRestart | PeerEvent::ChannelOpen(_) | PeerEvent::Data(..) => {}
         }
     }
     if let Some(tx) = started.take() {
@@ -528,7 +530,11 @@ impl Inner {
         if self.options.ice_transport_policy == IcePolicy::Relay {
             config.set_ice_transport_policy(web_sys::RtcIceTransportPolicy::Relay);
         }
-        if let Err(e) = self.pc.as_raw().set_configuration_with_configuration(&config) {
+        if let Err(e) = self
+            .pc
+            .as_raw()
+            .set_configuration_with_configuration(&config)
+        {
             self.emit(WhipEvent::Error(WhipError::Protocol {
                 step: "using the endpoint's ICE servers",
                 reason: crate::JsErrorInfo::from_js(&e).to_string(),
@@ -552,7 +558,10 @@ impl Inner {
         if response.status() != 200 {
             return Err(WhipError::Protocol {
                 step: STEP,
-                reason: format!("expected 200 with the new credentials, got {}", response.status()),
+                reason: format!(
+                    "expected 200 with the new credentials, got {}",
+                    response.status()
+                ),
             });
         }
         *self.etag.borrow_mut() = response.headers().get("etag");
@@ -596,8 +605,8 @@ impl Inner {
         if current.is_empty() {
             return;
         }
-        let mut request =
-            with_auth(Request::patch(&resource), &self.options).header("Content-Type", SDPFRAG_TYPE);
+        let mut request = with_auth(Request::patch(&resource), &self.options)
+            .header("Content-Type", SDPFRAG_TYPE);
         if let Some(etag) = self.etag.borrow().as_deref() {
             request = request.header("If-Match", etag);
         }

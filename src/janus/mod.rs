@@ -35,9 +35,7 @@ use peerlens_protocol::{
 };
 use serde_json::Value;
 
-pub use plugins::{
-    EchoTest, JanusMediaEvent, StreamingPlayer, VideoRoom, VideoRoomOptions,
-};
+pub use plugins::{EchoTest, JanusMediaEvent, StreamingPlayer, VideoRoom, VideoRoomOptions};
 
 use crate::rtc::RtcError;
 
@@ -259,13 +257,16 @@ impl Janus {
             lost: RefCell::default(),
         });
         wasm_bindgen_futures::spawn_local(read_loop(Rc::downgrade(&inner), read));
-        let reply = inner.call(Request::Create, "create").await.map_err(|e| match e {
-            JanusError::Disconnected => JanusError::Connect {
-                url: url.to_owned(),
-                reason: "the socket closed before the session was created".into(),
-            },
-            other => other,
-        })?;
+        let reply = inner
+            .call(Request::Create, "create")
+            .await
+            .map_err(|e| match e {
+                JanusError::Disconnected => JanusError::Connect {
+                    url: url.to_owned(),
+                    reason: "the socket closed before the session was created".into(),
+                },
+                other => other,
+            })?;
         let Incoming::Success { id: Some(id), .. } = reply else {
             return Err(JanusError::Protocol("`create` gave no session id".into()));
         };
@@ -476,10 +477,7 @@ impl Drop for Inner {
     }
 }
 
-async fn read_loop(
-    inner: Weak<Inner>,
-    mut read: futures::stream::SplitStream<WebSocket>,
-) {
+async fn read_loop(inner: Weak<Inner>, mut read: futures::stream::SplitStream<WebSocket>) {
     while let Some(frame) = read.next().await {
         let Some(inner) = inner.upgrade() else { return };
         let text = match frame {
@@ -490,7 +488,9 @@ async fn read_loop(
         match Incoming::parse(&text) {
             Ok(message) => inner.dispatch(message),
             Err(e) => {
-                let _ = inner.events.unbounded_send(JanusEvent::Malformed(e.to_string()));
+                let _ = inner
+                    .events
+                    .unbounded_send(JanusEvent::Malformed(e.to_string()));
             }
         }
     }

@@ -57,8 +57,8 @@ pub enum JanusMediaEvent {
         /// Its id.
         feed: u64,
     },
-    /// Streaming: the mountpoint's status (`starting`, `started`, `paused`,
-    /// `stopped`), as Janus reports it.
+    /// Streaming: the playback status as Janus reports it (`starting`,
+    /// `started`, `pausing`, `stopping`).
     Status(String),
     /// Janus hung a connection up.
     Hangup {
@@ -86,13 +86,16 @@ fn peer_options(janus: &Janus, policy: OfferPolicy) -> PeerOptions {
 }
 
 /// Waits for the connection's next local description of `kind`, sending
-/// the candidates gathered meanwhile to the handle.
+/// the candidates gathered meanwhile to the handle. Other events (a track
+/// arrives while the remote offer is applied) go to `backlog`.
 async fn local_description(
     pc_events: &mut UnboundedReceiver<PeerEvent>,
     handle: &JanusHandle,
     kind: SdpKind,
+    backlog: &mut Vec<PeerEvent>,
 ) -> Result<SessionDescription, JanusError> {
-    let deadline = gloo_timers::future::TimeoutFuture::new(handle.janus().options().request_timeout_ms);
+    let deadline =
+        gloo_timers::future::TimeoutFuture::new(handle.janus().options().request_timeout_ms);
     futures::pin_mut!(deadline);
     loop {
         match select(pc_events.next(), deadline.as_mut()).await {
@@ -105,7 +108,7 @@ async fn local_description(
                 handle.trickle(Some(c));
             }
             Either::Left((Some(PeerEvent::Error(e)), _)) => return Err(e.into()),
-            Either::Left((Some(_), _)) => {}
+            Either::Left((Some(other), _)) => backlog.push(other),
             Either::Left((None, _)) => return Err(JanusError::Closed),
             Either::Right(_) => {
                 return Err(JanusError::Timeout {
@@ -117,13 +120,14 @@ async fn local_description(
     }
 }
 
-/// Forwards a connection's and a handle's events until either ends.
+/// Forwards a connection's and a handle's events until either ends (the
+/// connection's events start with those that arrived during setup).
 /// `on_event` sees plugin events first; what it returns is reported.
 async fn pump(
     feed: Option<u64>,
     handle: Rc<JanusHandle>,
     pc: Rc<PeerConnection>,
-    mut pc_events: UnboundedReceiver<PeerEvent>,
+    mut pc_events: impl futures::Stream<Item = PeerEvent> + Unpin,
     mut handle_events: UnboundedReceiver<HandleEvent>,
     events: Events,
     mut on_event: impl FnMut(&Value) -> Vec<JanusMediaEvent>,
@@ -194,7 +198,8 @@ async fn publish(
     };
     let (pc, mut pc_events) = PeerConnection::new(peer_options(janus, OfferPolicy::LocalOnly))?;
     pc.add_stream(stream)?;
-    let offer = local_description(&mut pc_events, &handle, SdpKind::Offer).await?;
+    let mut backlog = Vec::new();
+    let offer = local_description(&mut pc_events, &handle, SdpKind::Offer, &mut backlog).await?;
     let reply = handle.request(plugin, body, Some(offer)).await?;
     let answer = reply.jsep.ok_or_else(|| {
         JanusError::Protocol(format!("{plugin} answered the offer without an SDP"))
@@ -205,7 +210,7 @@ async fn publish(
         None,
         Rc::clone(&handle),
         Rc::clone(&pc),
-        pc_events,
+        futures::stream::iter(backlog).chain(pc_events),
         handle_events,
         events,
         on_event,
@@ -231,7 +236,8 @@ async fn subscribe(
         .ok_or_else(|| JanusError::Protocol(format!("{plugin} sent no offer to subscribe to")))?;
     let (pc, mut pc_events) = PeerConnection::new(peer_options(janus, OfferPolicy::RemoteOnly))?;
     pc.handle_signal(SignalPayload::Description(offer));
-    let answer = local_description(&mut pc_events, &handle, SdpKind::Answer).await?;
+    let mut backlog = Vec::new();
+    let answer = local_description(&mut pc_events, &handle, SdpKind::Answer, &mut backlog).await?;
     handle
         .request(plugin, json!({ "request": "start" }), Some(answer))
         .await?;
@@ -240,7 +246,7 @@ async fn subscribe(
         feed,
         Rc::clone(&handle),
         Rc::clone(&pc),
-        pc_events,
+        futures::stream::iter(backlog).chain(pc_events),
         handle_events,
         events,
         on_event,
@@ -373,7 +379,11 @@ impl VideoRoom {
         let room = options.room;
         if options.create {
             let exists = handle
-                .request(VIDEOROOM, json!({ "request": "exists", "room": room }), None)
+                .request(
+                    VIDEOROOM,
+                    json!({ "request": "exists", "room": room }),
+                    None,
+                )
                 .await?;
             if exists.data.get("exists").and_then(Value::as_bool) != Some(true) {
                 let created = handle
@@ -490,7 +500,10 @@ fn follow(janus: &Janus, room: u64, feed: u64, subscriptions: &Subscriptions, ev
     wasm_bindgen_futures::spawn_local(async move {
         let body = json!({ "request": "join", "ptype": "subscriber", "room": room,
                            "streams": [{ "feed": feed }] });
-        match subscribe(&janus, VIDEOROOM, Some(feed), body, events.clone(), |_| Vec::new()).await
+        match subscribe(&janus, VIDEOROOM, Some(feed), body, events.clone(), |_| {
+            Vec::new()
+        })
+        .await
         {
             Ok((handle, pc)) => {
                 let mut subs = subscriptions.borrow_mut();
@@ -514,6 +527,7 @@ fn follow(janus: &Janus, room: u64, feed: u64, subscriptions: &Subscriptions, ev
 pub struct StreamingPlayer {
     handle: Rc<JanusHandle>,
     pc: Rc<PeerConnection>,
+    events: Events,
 }
 
 /// The status a Streaming event reports.
@@ -538,36 +552,46 @@ impl StreamingPlayer {
             STREAMING,
             None,
             json!({ "request": "watch", "id": id }),
-            tx,
+            tx.clone(),
             streaming_status,
         )
         .await?;
-        Ok((Self { handle, pc }, rx))
+        Ok((
+            Self {
+                handle,
+                pc,
+                events: tx,
+            },
+            rx,
+        ))
+    }
+
+    /// Sends a control request; the status Janus answers with is reported
+    /// like the unsolicited ones.
+    async fn control(&self, request: &str) -> Result<(), JanusError> {
+        let reply = self
+            .handle
+            .request(STREAMING, json!({ "request": request }), None)
+            .await?;
+        for event in streaming_status(&reply.data) {
+            let _ = self.events.unbounded_send(event);
+        }
+        Ok(())
     }
 
     /// Pauses the stream; the connection stays up.
     pub async fn pause(&self) -> Result<(), JanusError> {
-        self.handle
-            .request(STREAMING, json!({ "request": "pause" }), None)
-            .await
-            .map(|_| ())
+        self.control("pause").await
     }
 
     /// Resumes a paused stream.
     pub async fn resume(&self) -> Result<(), JanusError> {
-        self.handle
-            .request(STREAMING, json!({ "request": "start" }), None)
-            .await
-            .map(|_| ())
+        self.control("start").await
     }
 
     /// Stops watching: Janus tears the connection down.
     pub async fn stop(&self) -> Result<(), JanusError> {
-        let result = self
-            .handle
-            .request(STREAMING, json!({ "request": "stop" }), None)
-            .await
-            .map(|_| ());
+        let result = self.control("stop").await;
         self.pc.close();
         self.handle.detach();
         result

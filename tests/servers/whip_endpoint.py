@@ -600,7 +600,7 @@ def make_app(endpoint):
 
 async def serve(port, token):
     endpoint = Endpoint(token)
-    runner = web.AppRunner(make_app(endpoint), handle_signals=False)
+    runner = web.AppRunner(make_app(endpoint), handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()

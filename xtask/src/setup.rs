@@ -30,7 +30,11 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("openssl", "self-signed certificates for the TLS tests"),
     (
         "ffmpeg",
-        "the face video the effects tests play as Chromium's camera",
+        "the face video the effects tests play as Chromium's camera, and the RTP feed of the Janus Streaming test",
+    ),
+    (
+        "janus",
+        "the media server of the EchoTest, VideoRoom and Streaming tests",
     ),
     // Debian's nodejs; NodeSource's nodejs package, which bundles npm,
     // also satisfies it.
@@ -59,7 +63,7 @@ const NPM_PACKAGES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// The pinned PyPI packages of the python-socketio test server.
+/// The pinned PyPI packages of the python test servers.
 const PYTHON_REQUIREMENTS: &str = "tests/servers/requirements.txt";
 
 /// Which installed versions of a cargo-installed tool are acceptable.
@@ -353,7 +357,7 @@ fn npm_packages() -> Result<()> {
     )
 }
 
-/// The virtualenv the python-socketio test server runs in.
+/// The virtualenv the python test servers (python-socketio, aiortc) run in.
 pub fn signal_venv() -> PathBuf {
     node_dir().with_file_name("signal-venv")
 }
@@ -369,11 +373,11 @@ fn python_venv() -> Result<()> {
     if std::fs::read_to_string(&marker).ok().as_deref() == Some(requirements.as_str())
         && venv.join("bin/python").exists()
     {
-        println!("setup: python venv for the Socket.IO test server present");
+        println!("setup: python venv for the test servers present");
         return Ok(());
     }
     println!(
-        "setup: python venv for the Socket.IO test server missing; creating {} (python-socketio, aiohttp)",
+        "setup: python venv for the test servers missing or outdated; creating {} (python-socketio, aiohttp, aiortc)",
         venv.display()
     );
     run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv)).map_err(|e| {

@@ -175,6 +175,58 @@ fn face_video_webdriver_json() -> Result<std::path::PathBuf> {
     Ok(path)
 }
 
+/// Builds `target/e2e-site`, the site of the media-server end-to-end
+/// tests: `tests/pages`, the library (debug build, with vision) bound by
+/// wasm-bindgen into `pkg/`, and the models.
+fn build_test_site() -> Result<()> {
+    println!("\n== building the end-to-end test site (tests/pages and the library)");
+    let status = cargo()
+        .args([
+            "build",
+            "--target",
+            "wasm32-unknown-unknown",
+            "-p",
+            "peerlens",
+            "--lib",
+        ])
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err("building the library for the test site failed".into());
+    }
+    let target = crate::target_dir();
+    let site = target.join("e2e-site");
+    let _ = std::fs::remove_dir_all(&site);
+    let status = Command::new("wasm-bindgen")
+        .args(["--target", "web", "--out-dir"])
+        .arg(site.join("pkg"))
+        .arg(target.join("wasm32-unknown-unknown/debug/peerlens.wasm"))
+        .status()
+        .map_err(|e| format!("cannot run wasm-bindgen: {e}"))?;
+    if !status.success() {
+        return Err("wasm-bindgen failed on the test site's library".into());
+    }
+    let copy_dir = |from: &std::path::Path, to: &std::path::Path, ext: &str| -> Result<()> {
+        std::fs::create_dir_all(to).map_err(|e| format!("cannot create {}: {e}", to.display()))?;
+        let entries =
+            std::fs::read_dir(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+        for entry in entries.filter_map(std::result::Result::ok) {
+            let path = entry.path();
+            if path.is_file()
+                && path
+                    .extension()
+                    .is_some_and(|e| ext.split(',').any(|x| e == x))
+            {
+                std::fs::copy(&path, to.join(entry.file_name()))
+                    .map_err(|e| format!("cannot copy {}: {e}", path.display()))?;
+            }
+        }
+        Ok(())
+    };
+    copy_dir(&root().join("tests/pages"), &site, "html,js")?;
+    copy_dir(&root().join("models"), &site.join("models"), "onnx")
+}
+
 /// The browser test command for one browser.
 fn browser_tests(driver_var: &str, driver: &str) -> Command {
     let mut command = cargo();
@@ -264,7 +316,7 @@ pub fn run(args: &[String]) -> Result<()> {
     firefox.args(["--", "--skip", CHROMIUM_ONLY, "--skip", FACE_VIDEO]);
     tally.tests("browser tests (Firefox)", &mut firefox);
 
-    let built = crate::demo::build_www();
+    let built = crate::demo::build_www().and_then(|()| build_test_site());
     match built {
         Ok(()) => tally.tests(
             "end-to-end tests",
@@ -281,7 +333,7 @@ pub fn run(args: &[String]) -> Result<()> {
         ),
         Err(e) => {
             eprintln!("{e}");
-            tally.fail_step("end-to-end tests (building www/)");
+            tally.fail_step("end-to-end tests (building www/ and the test site)");
         }
     }
 

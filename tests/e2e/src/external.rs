@@ -72,6 +72,20 @@ impl ExternalServer {
         Self::start(command, port, "socketio listening")
     }
 
+    /// The aiortc WHIP/WHEP test endpoint (`tests/servers/whip_endpoint.py`),
+    /// requiring `token` as a bearer token when given.
+    pub fn whip_endpoint(token: Option<&str>) -> Self {
+        let port = free_port();
+        let mut command = Command::new(cache_dir().join("signal-venv/bin/python"));
+        command
+            .arg(root().join("tests/servers/whip_endpoint.py"))
+            .args(["--port", &port.to_string()]);
+        if let Some(token) = token {
+            command.args(["--token", token]);
+        }
+        Self::start(command, port, "whip endpoint listening")
+    }
+
     /// coturn on loopback with the shared-secret scheme. Relaying to
     /// 127.0.0.1 peers needs `--allow-loopback-peers`.
     pub fn coturn(secret: &str) -> Self {

@@ -8,11 +8,13 @@
 
 mod chaos;
 mod external;
+mod janus;
 mod server;
 mod webdriver;
 
 pub use chaos::{ChaosServer, MALFORMED};
 pub use external::{cache_dir, ExternalServer};
+pub use janus::{free_udp_port, Janus, RtpFeed, MOUNTPOINT};
 pub use server::TestServer;
 pub use webdriver::{Browser, Chromedriver, LogEntry};
 
@@ -51,6 +53,22 @@ pub fn demo_dist() -> PathBuf {
         "www/dist is not built; `cargo xtask test` builds it with trunk first"
     );
     dist
+}
+
+/// The media-server test site (`target/e2e-site`): tests/pages, the
+/// library built with wasm-bindgen into `pkg/`, and the models. `cargo
+/// xtask test` builds it before the end-to-end tests.
+pub fn test_site() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let site = target.join("e2e-site");
+    assert!(
+        site.join("pkg/peerlens.js").is_file(),
+        "{} is not built; `cargo xtask test` builds it first",
+        site.display()
+    );
+    site
 }
 
 /// A self-signed certificate for `127.0.0.1` and `localhost`, made with the
