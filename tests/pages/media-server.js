@@ -135,6 +135,33 @@ t.whep = async function (url, options) {
   return t.sessions.whep.resourceUrl;
 };
 
+/** The benchmark's measurement: from connecting to Janus to the first
+ * echoed frame shown, publishing the processed stream (effects already
+ * running) or the camera. Cleans up after itself; returns milliseconds. */
+t.echoTimed = async function (url, withEffects, runName) {
+  const stream = withEffects ? await t.effects() : await t.camera();
+  const start = performance.now();
+  const janus = await pl.Janus.connect(url);
+  let shown;
+  const firstFrame = new Promise((resolve) => { shown = resolve; });
+  const echo = await pl.JanusEchoTest.start(janus, stream, {
+    onTrack: (track, streams) => {
+      if (track.kind !== 'video') return;
+      const video = show(runName, streams[0] || new MediaStream([track]));
+      video.requestVideoFrameCallback(() => shown(performance.now()));
+    },
+    onError: onError('echo'),
+  });
+  const ms = (await firstFrame) - start;
+  echo.stop();
+  echo.free();
+  janus.close();
+  janus.free();
+  t.videos[runName].remove();
+  delete t.videos[runName];
+  return ms;
+};
+
 /** Runs `fn` and returns {ok, value} or {error: {name, code, status, message}}. */
 t.run = async function (fn) {
   try {

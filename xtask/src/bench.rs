@@ -15,7 +15,8 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("rtc") => rtc(),
         Some("server") => server(),
         Some("effects") => effects(),
-        _ => Err("usage: cargo xtask bench vision|rtc|server|effects".into()),
+        Some("media-server") => media_server(),
+        _ => Err("usage: cargo xtask bench vision|rtc|server|effects|media-server".into()),
     }
 }
 
@@ -90,6 +91,23 @@ pub fn build_library_wasm(out: &Path) -> Result<std::path::PathBuf> {
             .arg(&wasm),
     )?;
     Ok(out.join("peerlens_bg.wasm"))
+}
+
+/// Copies the shipped models into `dir/models`.
+fn copy_models(dir: &Path) -> Result<()> {
+    for model in [
+        "face_detection_short_range",
+        "face_landmark",
+        "selfie_segmentation",
+        "selfie_segmentation_landscape",
+    ] {
+        let onnx = format!("{model}.onnx");
+        copy(
+            &root().join("models").join(&onnx),
+            &dir.join("models").join(&onnx),
+        )?;
+    }
+    Ok(())
 }
 
 fn vision() -> Result<()> {
@@ -209,18 +227,7 @@ fn effects() -> Result<()> {
     for file in ["common.js", "peerlens.html", "mediapipe.html", "ort.html"] {
         copy(&pages.join(file), &dir.join(file))?;
     }
-    for model in [
-        "face_detection_short_range",
-        "face_landmark",
-        "selfie_segmentation",
-        "selfie_segmentation_landscape",
-    ] {
-        let onnx = format!("{model}.onnx");
-        copy(
-            &root().join("models").join(&onnx),
-            &dir.join("models").join(&onnx),
-        )?;
-    }
+    copy_models(&dir)?;
     copy(
         &root().join("models/plain/selfie_segmentation_landscape.onnx"),
         &dir.join("models/plain/selfie_segmentation_landscape.onnx"),
@@ -246,4 +253,28 @@ fn effects() -> Result<()> {
     }
     println!("\n== running the effects benchmark in headless Chromium (about 10 minutes)");
     run_cmd(driver("effects").arg(&dir).arg(setup::face_video_path()))
+}
+
+/// `bench media-server`: the library's release wasm with the end-to-end
+/// test page, the models and the plain-JS EchoTest page; the driver starts
+/// Janus and times publish to first echoed frame on both pages.
+fn media_server() -> Result<()> {
+    setup::run()?;
+    let dir = target_dir().join("bench/media-server");
+    let _ = fs::remove_dir_all(&dir);
+    build_library_wasm(&dir.join("pkg"))?;
+    for file in ["media-server.html", "media-server.js"] {
+        copy(&root().join("tests/pages").join(file), &dir.join(file))?;
+    }
+    copy(
+        &root().join("xtask/bench/media-server/plain-echo.html"),
+        &dir.join("plain-echo.html"),
+    )?;
+    copy_models(&dir)?;
+    println!("\n== running the media-server benchmark in headless Chromium (a minute or two)");
+    run_cmd(
+        driver("media-server")
+            .arg(&dir)
+            .arg(setup::face_video_path()),
+    )
 }

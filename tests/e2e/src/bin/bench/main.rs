@@ -4,6 +4,7 @@
 //! `bench vision DIR WASM_BYTES WASM_GZ_BYTES`
 //! `bench rtc DIR`
 //! `bench server SERVER_BIN ROOMS_CJS NODE_MODULES`
+//! `bench media-server DIR FACE_Y4M`
 
 use std::{
     path::PathBuf,
@@ -15,6 +16,7 @@ use peerlens_vision::raw::RawModel;
 use serde_json::Value;
 
 mod effects;
+mod media_server;
 mod server_load;
 
 fn main() {
@@ -23,10 +25,13 @@ fn main() {
         Some("vision") if args.len() == 4 => vision(PathBuf::from(&args[1]), &args[2], &args[3]),
         Some("rtc") if args.len() == 2 => rtc(PathBuf::from(&args[1])),
         Some("effects") if args.len() == 3 => effects::run(&PathBuf::from(&args[1]), &args[2]),
+        Some("media-server") if args.len() == 3 => {
+            media_server::run(&PathBuf::from(&args[1]), &args[2])
+        }
         Some("server") if args.len() == 4 => server_load::run(&args[1], &args[2], &args[3]),
         _ => {
             eprintln!(
-                "usage: bench vision DIR WASM_BYTES WASM_GZ_BYTES | bench rtc DIR | bench effects DIR FACE_Y4M | bench server SERVER_BIN ROOMS_CJS NODE_MODULES"
+                "usage: bench vision DIR WASM_BYTES WASM_GZ_BYTES | bench rtc DIR | bench effects DIR FACE_Y4M | bench media-server DIR FACE_Y4M | bench server SERVER_BIN ROOMS_CJS NODE_MODULES"
             );
             std::process::exit(2);
         }
