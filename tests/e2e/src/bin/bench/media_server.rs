@@ -93,15 +93,8 @@ pub fn run(dir: &Path, video: &str) {
             );
             (frames.as_u64().unwrap_or(0) > 30).then_some(())
         });
-        let before = browser
-            .execute("return t.videos.processed.getVideoPlaybackQuality().totalVideoFrames;");
-        let started = std::time::Instant::now();
         let processed_runs =
             time_runs(&browser, |i| format!("t.echoTimed({url:?}, true, 'fx{i}')"));
-        let after = browser
-            .execute("return t.videos.processed.getVideoPlaybackQuality().totalVideoFrames;");
-        let fps = (after.as_f64().unwrap_or(0.0) - before.as_f64().unwrap_or(0.0))
-            / started.elapsed().as_secs_f64();
         let errors: Value = browser.execute("return t.errors;");
         if errors.as_array().is_some_and(|e| !e.is_empty()) {
             eprintln!("page errors: {errors}");
