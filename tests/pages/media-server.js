@@ -81,8 +81,8 @@ t.effects = async function () {
   return t.effectsStream;
 };
 
-t.janus = async function (url) {
-  const janus = await pl.Janus.connect(url, { onError: onError('janus') });
+t.janus = async function (url, options) {
+  const janus = await pl.Janus.connect(url, { ...options, onError: onError('janus') });
   t.sessions.janus = janus;
   return janus;
 };

@@ -54,8 +54,14 @@ pub struct Janus {
 
 impl Janus {
     /// Starts Janus and waits (at most 30 s) until its WebSocket transport
-    /// listens.
+    /// listens. Sessions time out after 60 s of silence.
     pub fn start() -> Self {
+        Self::start_with_session_timeout(60)
+    }
+
+    /// Starts Janus with sessions that time out after `seconds` without a
+    /// request or keepalive.
+    pub fn start_with_session_timeout(seconds: u32) -> Self {
         let ws_port = free_port();
         let rtp_port = free_udp_port();
         let dir =
@@ -76,7 +82,7 @@ impl Janus {
   events_folder = "{MODULES}/events"
   loggers_folder = "{MODULES}/loggers"
   debug_level = 4
-  session_timeout = 60
+  session_timeout = {seconds}
 }}
 media: {{
   rtp_port_range = "{media}-{media_end}"

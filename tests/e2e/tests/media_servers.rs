@@ -305,6 +305,48 @@ fn janus_killed_mid_session_is_a_typed_error_event_without_a_panic() {
     assert_no_panic(&browser);
 }
 
+#[test]
+fn janus_keepalives_hold_a_quiet_session_past_its_timeout() {
+    let janus = Janus::start_with_session_timeout(3);
+    let site = TestServer::start(Some(test_site()));
+    let driver = Chromedriver::start();
+    let browser = browser(&driver, &[]);
+    open_page(&browser, &site);
+    // Keepalives every second hold the session; one every 20 s does not.
+    run_ok(
+        &browser,
+        &format!("t.janus({:?}, {{ keepaliveMs: 1000 }})", janus.ws_url()),
+    );
+    let quiet = run(
+        &browser,
+        &format!(
+            "t.pl.Janus.connect({:?}, {{ keepaliveMs: 20000, onError: e => t.errors.push({{ where: 'quiet', name: e.name }}) }}).then(j => {{ t.sessions.quiet = j; return true; }})",
+            janus.ws_url()
+        ),
+    );
+    assert_eq!(quiet["ok"], true, "{quiet}");
+    let timed_out = wait_for(
+        "Janus to time the quiet session out",
+        Duration::from_secs(15),
+        || errors(&browser).into_iter().find(|e| e["where"] == "quiet"),
+    );
+    assert_eq!(timed_out["name"], "JanusSessionTimeout", "{timed_out}");
+    run_ok(
+        &browser,
+        "t.camera().then(s => t.pl.JanusEchoTest.start(t.sessions.janus, s)).then(() => true)",
+    );
+    let kept: Vec<Value> = errors(&browser)
+        .into_iter()
+        .filter(|e| e["where"] != "quiet")
+        .collect();
+    assert_eq!(
+        kept,
+        Vec::<Value>::new(),
+        "the kept-alive session has no error"
+    );
+    assert_no_panic(&browser);
+}
+
 /// The endpoint's record of its sessions.
 fn endpoint_stats(endpoint: &ExternalServer) -> Vec<Value> {
     let stats: Value = ureq::get(&format!("{}/stats", endpoint.http_url()))
