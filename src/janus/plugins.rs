@@ -205,17 +205,14 @@ async fn publish(
         JanusError::Protocol(format!("{plugin} answered the offer without an SDP"))
     })?;
     pc.handle_signal(SignalPayload::Description(answer));
-    let (handle, pc) = (Rc::new(handle), Rc::new(pc));
-    wasm_bindgen_futures::spawn_local(pump(
-        None,
-        Rc::clone(&handle),
-        Rc::clone(&pc),
-        futures::stream::iter(backlog).chain(pc_events),
+    Ok(Negotiated {
+        handle,
         handle_events,
-        events,
-        on_event,
-    ));
-    Ok((handle, pc))
+        pc,
+        backlog,
+        pc_events,
+    }
+    .run(None, events, on_event))
 }
 
 /// Answers the offer a plugin sent (Streaming `watch`, VideoRoom
@@ -241,17 +238,47 @@ async fn subscribe(
     handle
         .request(plugin, json!({ "request": "start" }), Some(answer))
         .await?;
-    let (handle, pc) = (Rc::new(handle), Rc::new(pc));
-    wasm_bindgen_futures::spawn_local(pump(
-        feed,
-        Rc::clone(&handle),
-        Rc::clone(&pc),
-        futures::stream::iter(backlog).chain(pc_events),
+    Ok(Negotiated {
+        handle,
         handle_events,
-        events,
-        on_event,
-    ));
-    Ok((handle, pc))
+        pc,
+        backlog,
+        pc_events,
+    }
+    .run(feed, events, on_event))
+}
+
+/// A handle and its connection once the offer and answer are exchanged.
+struct Negotiated {
+    handle: JanusHandle,
+    handle_events: UnboundedReceiver<HandleEvent>,
+    pc: PeerConnection,
+    /// Connection events that arrived during the exchange.
+    backlog: Vec<PeerEvent>,
+    pc_events: UnboundedReceiver<PeerEvent>,
+}
+
+impl Negotiated {
+    /// Starts forwarding the events; returns the shared handle and
+    /// connection.
+    fn run(
+        self,
+        feed: Option<u64>,
+        events: Events,
+        on_event: impl FnMut(&Value) -> Vec<JanusMediaEvent> + 'static,
+    ) -> (Rc<JanusHandle>, Rc<PeerConnection>) {
+        let (handle, pc) = (Rc::new(self.handle), Rc::new(self.pc));
+        wasm_bindgen_futures::spawn_local(pump(
+            feed,
+            Rc::clone(&handle),
+            Rc::clone(&pc),
+            futures::stream::iter(self.backlog).chain(self.pc_events),
+            self.handle_events,
+            events,
+            on_event,
+        ));
+        (handle, pc)
+    }
 }
 
 /// Janus's EchoTest: sends a stream and receives it back.

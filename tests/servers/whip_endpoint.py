@@ -27,6 +27,7 @@ import asyncio
 import fractions
 import json
 import logging
+import os
 import secrets
 import signal
 import sys
@@ -633,7 +634,8 @@ def main():
     args = parser.parse_args()
     logging.basicConfig(
         stream=sys.stderr,
-        level=logging.INFO,
+        # INFO (each session's steps) when PEERLENS_WHIP_LOG is set.
+        level=logging.INFO if os.environ.get("PEERLENS_WHIP_LOG") else logging.WARNING,
         format="whip_endpoint %(levelname)s %(name)s: %(message)s",
     )
     # aiortc and aioice are chatty at INFO.

@@ -347,6 +347,17 @@ fn janus_keepalives_hold_a_quiet_session_past_its_timeout() {
     assert_no_panic(&browser);
 }
 
+/// An aiortc WHIP/WHEP endpoint and the test page in Chromium, in the
+/// order they are dropped: browser, driver, site, endpoint.
+fn whip_page(token: Option<&str>) -> (Browser, Chromedriver, TestServer, ExternalServer) {
+    let endpoint = ExternalServer::whip_endpoint(token);
+    let site = TestServer::start(Some(test_site()));
+    let driver = Chromedriver::start();
+    let browser = browser(&driver, &[]);
+    open_page(&browser, &site);
+    (browser, driver, site, endpoint)
+}
+
 /// The endpoint's record of its sessions.
 fn endpoint_stats(endpoint: &ExternalServer) -> Vec<Value> {
     let stats: Value = ureq::get(&format!("{}/stats", endpoint.http_url()))
@@ -359,11 +370,7 @@ fn endpoint_stats(endpoint: &ExternalServer) -> Vec<Value> {
 
 #[test]
 fn whip_publishes_trickles_restarts_ice_and_deletes() {
-    let endpoint = ExternalServer::whip_endpoint(Some("s3cret"));
-    let site = TestServer::start(Some(test_site()));
-    let driver = Chromedriver::start();
-    let browser = browser(&driver, &[]);
-    open_page(&browser, &site);
+    let (browser, _driver, _site, endpoint) = whip_page(Some("s3cret"));
     let url = format!("{}/whip/cam", endpoint.http_url());
 
     // Without the token: a typed 401.
@@ -461,11 +468,7 @@ fn whip_publishes_trickles_restarts_ice_and_deletes() {
 
 #[test]
 fn whep_plays_the_endpoints_video_and_deletes_on_stop() {
-    let endpoint = ExternalServer::whip_endpoint(None);
-    let site = TestServer::start(Some(test_site()));
-    let driver = Chromedriver::start();
-    let browser = browser(&driver, &[]);
-    open_page(&browser, &site);
+    let (browser, _driver, _site, endpoint) = whip_page(None);
     let resource = run_ok(
         &browser,
         &format!("t.whep({:?})", format!("{}/whep/show", endpoint.http_url())),
@@ -484,11 +487,7 @@ fn whep_plays_the_endpoints_video_and_deletes_on_stop() {
 
 #[test]
 fn whip_http_failures_are_typed_errors() {
-    let endpoint = ExternalServer::whip_endpoint(None);
-    let site = TestServer::start(Some(test_site()));
-    let driver = Chromedriver::start();
-    let browser = browser(&driver, &[]);
-    open_page(&browser, &site);
+    let (browser, _driver, _site, endpoint) = whip_page(None);
     for (path, name, status) in [
         ("/fail/503", "WhipServerError", 503),
         ("/fail/403", "WhipRejected", 403),
