@@ -12,6 +12,7 @@ pub mod js_codec;
 #[cfg(feature = "vision")]
 mod js_effects;
 mod js_media_server;
+mod js_room;
 #[cfg(feature = "vision")]
 mod js_vision;
 pub mod media;
