@@ -4,11 +4,13 @@
 //! - `setup` installs whatever the build and the tests need and is missing;
 //! - `demo` builds the demo page and serves it with the reference server;
 //! - `test` runs every check and test and ends with `N passed, N failed`;
-//! - `bench` runs a benchmark and prints its table.
+//! - `bench` runs a benchmark and prints its table;
+//! - `pack` builds the npm package into `pkg/` with wasm-pack.
 
 mod bench;
 mod cmd;
 mod demo;
+mod pack;
 mod setup;
 mod test;
 
@@ -25,8 +27,10 @@ commands:
                         reference server (default 127.0.0.1:8080); Ctrl-C stops
   test                  setup, then fmt, clippy (native + wasm32), native tests,
                         browser tests (Chromium + Firefox), end-to-end tests
-  bench vision          tract (the library's wasm) vs onnxruntime-web on each
-                        vision model, in headless Chromium; prints a table
+  pack                  setup, build the npm package into pkg/ with wasm-pack
+                        (--target web): glue, .wasm, types, the effects worker
+  bench vision|rtc|server|effects|media-server
+                        run a benchmark in headless Chromium; prints a table
 ";
 
 fn main() -> ExitCode {
@@ -36,6 +40,7 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(&args[1..]),
         Some("test") => test::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("pack") => pack::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -61,6 +61,16 @@ const NPM_PACKAGES: &[(&str, &str, &str)] = &[
         "0.1.1675465747",
         "the MediaPipe anchor of `cargo xtask bench effects`",
     ),
+    (
+        "typescript",
+        "5.9.3",
+        "`tsc --noEmit` of tests/npm/usage.ts against the package's types",
+    ),
+    (
+        "vite",
+        "6.4.6",
+        "the Vite app (tests/npm/app) that imports the npm package",
+    ),
 ];
 
 /// The pinned PyPI packages of the python test servers.
@@ -100,6 +110,13 @@ fn cargo_tools() -> Result<Vec<CargoTool>> {
             wanted: Wanted::Prefix("0.21."),
             install: Some("0.21.14".into()),
             why: "builds the demo page",
+        },
+        CargoTool {
+            binary: "wasm-pack",
+            krate: "wasm-pack",
+            wanted: Wanted::Prefix("0."),
+            install: Some("0.15.1".into()),
+            why: "builds the npm package (`cargo xtask pack`)",
         },
         CargoTool {
             binary: "geckodriver",

@@ -227,6 +227,41 @@ fn build_test_site() -> Result<()> {
     copy_dir(&root().join("models"), &site.join("models"), "onnx")
 }
 
+/// Builds the npm package (`pkg/`, wasm-pack) and the Vite app of
+/// tests/npm/app against it into `target/npm-app`, with the models.
+fn build_npm_app() -> Result<()> {
+    crate::pack::build()?;
+    println!("\n== building the Vite app (tests/npm/app) against pkg/");
+    let out = crate::target_dir().join("npm-app");
+    let vite = setup::node_dir().join("node_modules/vite/bin/vite.js");
+    let status = Command::new("node")
+        .arg(vite)
+        .arg("build")
+        .arg("--config")
+        .arg(root().join("tests/npm/app/vite.config.js"))
+        .arg("--outDir")
+        .arg(&out)
+        .current_dir(root().join("tests/npm/app"))
+        .status()
+        .map_err(|e| format!("cannot run node: {e}"))?;
+    if !status.success() {
+        return Err("vite build of tests/npm/app failed".into());
+    }
+    let models = out.join("models");
+    std::fs::create_dir_all(&models)
+        .map_err(|e| format!("cannot create {}: {e}", models.display()))?;
+    for model in [
+        "face_detection_short_range",
+        "face_landmark",
+        "selfie_segmentation_landscape",
+    ] {
+        let name = format!("{model}.onnx");
+        std::fs::copy(root().join("models").join(&name), models.join(&name))
+            .map_err(|e| format!("cannot copy {name}: {e}"))?;
+    }
+    Ok(())
+}
+
 /// The browser test command for one browser.
 fn browser_tests(driver_var: &str, driver: &str) -> Command {
     let mut command = cargo();
@@ -316,7 +351,16 @@ pub fn run(args: &[String]) -> Result<()> {
     firefox.args(["--", "--skip", CHROMIUM_ONLY, "--skip", FACE_VIDEO]);
     tally.tests("browser tests (Firefox)", &mut firefox);
 
-    let built = crate::demo::build_www().and_then(|()| build_test_site());
+    let built = crate::demo::build_www()
+        .and_then(|()| build_test_site())
+        .and_then(|()| build_npm_app());
+    let node_bin = setup::node_dir().join("node_modules/.bin");
+    tally.check(
+        "tsc --noEmit (tests/npm/usage.ts against the package's types)",
+        Command::new(node_bin.join("tsc"))
+            .args(["--noEmit", "-p"])
+            .arg(root().join("tests/npm/tsconfig.json")),
+    );
     match built {
         Ok(()) => tally.tests(
             "end-to-end tests",
@@ -333,7 +377,7 @@ pub fn run(args: &[String]) -> Result<()> {
         ),
         Err(e) => {
             eprintln!("{e}");
-            tally.fail_step("end-to-end tests (building www/ and the test site)");
+            tally.fail_step("end-to-end tests (building www/, the test site and the npm app)");
         }
     }
 

@@ -55,20 +55,32 @@ pub fn demo_dist() -> PathBuf {
     dist
 }
 
+/// `target/<name>`, built by `cargo xtask test` before the end-to-end tests;
+/// panics naming `file` when it is missing.
+fn built(name: &str, file: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let dir = target.join(name);
+    assert!(
+        dir.join(file).is_file(),
+        "{} is not built; `cargo xtask test` builds it first",
+        dir.display()
+    );
+    dir
+}
+
+/// The Vite app of tests/npm/app built against the npm package, with the
+/// models (`target/npm-app`).
+pub fn npm_app() -> PathBuf {
+    built("npm-app", "index.html")
+}
+
 /// The media-server test site (`target/e2e-site`): tests/pages, the
 /// library built with wasm-bindgen into `pkg/`, and the models. `cargo
 /// xtask test` builds it before the end-to-end tests.
 pub fn test_site() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    let site = target.join("e2e-site");
-    assert!(
-        site.join("pkg/peerlens.js").is_file(),
-        "{} is not built; `cargo xtask test` builds it first",
-        site.display()
-    );
-    site
+    built("e2e-site", "pkg/peerlens.js")
 }
 
 /// A self-signed certificate for `127.0.0.1` and `localhost`, made with the
