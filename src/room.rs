@@ -314,12 +314,14 @@ impl Room {
     }
 
     /// Swaps the published track of `kind` on every connection, without
-    /// renegotiating (device switching, screen share).
+    /// renegotiating (device switching, screen share). Peers who join later
+    /// get the new track too.
     pub async fn replace_track(
         &self,
         kind: &str,
         track: Option<&MediaStreamTrack>,
     ) -> Result<(), RoomError> {
+        self.republish(kind, track);
         let ids: Vec<String> = self.shared.state.borrow().members.keys().cloned().collect();
         for id in ids {
             // Each await releases the borrow, so look the member up anew.
@@ -341,6 +343,29 @@ impl Room {
             }
         }
         Ok(())
+    }
+
+    /// Makes the stream future members get carry `track` for `kind`, and
+    /// the published tracks of the other kinds.
+    fn republish(&self, kind: &str, track: Option<&MediaStreamTrack>) {
+        let mut state = self.shared.state.borrow_mut();
+        let Some(old) = state.published.clone() else {
+            return;
+        };
+        let Ok(stream) = MediaStream::new() else {
+            return;
+        };
+        for kept in old.get_tracks().iter() {
+            if let Ok(kept) = wasm_bindgen::JsCast::dyn_into::<MediaStreamTrack>(kept) {
+                if kept.kind() != kind {
+                    stream.add_track(&kept);
+                }
+            }
+        }
+        if let Some(track) = track {
+            stream.add_track(track);
+        }
+        state.published = Some(stream);
     }
 
     /// Sends a text message to one member, or to all when `peer` is `None`.

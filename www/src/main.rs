@@ -14,6 +14,8 @@
 //! `data-` attributes, and every error event is listed with its name, so
 //! the end-to-end tests read what a user would see.
 
+mod effects_panel;
+
 use std::{cell::RefCell, collections::BTreeMap, rc::Rc};
 
 use futures::{channel::mpsc, StreamExt};
@@ -275,6 +277,14 @@ async fn run() {
     if let Some(form) = page.element::<web_sys::HtmlElement>("join") {
         let _ = form.set_attribute("hidden", "");
     }
+    // Effects run on the camera before anyone sees it; `fx=0` turns them
+    // off (the room then publishes the camera as it is).
+    let mut effects = None;
+    if let (Some(camera), false) = (&camera, page.param("fx").as_deref() == Some("0")) {
+        effects = effects_panel::EffectsPanel::start(&page, camera.stream()).await;
+    } else if let Some(panel) = page.element::<web_sys::HtmlElement>("effects") {
+        let _ = panel.set_attribute("hidden", "");
+    }
     let stream = camera.as_ref().map(|c| c.stream().clone());
     let Some(url) = page.param("signal").or_else(|| default_signal_url(&page)) else {
         page.status("Cannot work out the signaling server's address.", true);
@@ -295,7 +305,19 @@ async fn run() {
         tiles: BTreeMap::new(),
     }));
     if signaling.has_rooms() {
-        run_room(&page, signaling, signaling_events, stream, tiles, started).await;
+        let effects = effects
+            .as_ref()
+            .map(|(panel, processed)| (panel, processed.clone()));
+        run_room(
+            &page,
+            signaling,
+            signaling_events,
+            stream,
+            effects,
+            tiles,
+            started,
+        )
+        .await;
     } else {
         run_call(&page, signaling, signaling_events, stream, tiles).await;
     }
@@ -308,6 +330,7 @@ async fn run_room(
     signaling: Signaling,
     signaling_events: mpsc::UnboundedReceiver<peerlens::SignalingEvent>,
     stream: Option<MediaStream>,
+    effects: Option<(&effects_panel::EffectsPanel, MediaStream)>,
     tiles: Rc<RefCell<Tiles>>,
     started: f64,
 ) {
@@ -336,6 +359,32 @@ async fn run_room(
         }
     }
     let room = Rc::new(room);
+    if let (Some((panel, processed)), Some(camera)) = (effects, &stream) {
+        // With any effect on, peers get the processed video; with none,
+        // the camera itself. The swap needs no renegotiation.
+        let on_now = effects_panel::EffectsPanel::any_on(page);
+        let (page, weak, camera) = (page.clone(), Rc::downgrade(&room), camera.clone());
+        let switch = move |on: bool| {
+            let source = if on { &processed } else { &camera };
+            if let Some(video) = page.element::<HtmlVideoElement>("local") {
+                video.set_src_object(Some(source));
+            }
+            let track: Option<web_sys::MediaStreamTrack> =
+                source.get_video_tracks().get(0).dyn_into().ok();
+            let (page, weak) = (page.clone(), weak.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Some(room) = weak.upgrade() {
+                    if let Err(e) = room.replace_track("video", track.as_ref()).await {
+                        page.log_error(e.name(), &e.to_string());
+                    }
+                }
+            });
+        };
+        if on_now {
+            switch(true);
+        }
+        panel.on_switch(switch);
+    }
     wasm_bindgen_futures::spawn_local(poll_stats(Rc::downgrade(&room), Rc::clone(&tiles)));
     let _hooks = expose_room(&room);
     while let Some(event) = events.next().await {

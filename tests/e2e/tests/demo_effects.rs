@@ -1,0 +1,139 @@
+//! The demo's effect picker: effects switched on one peer show in the
+//! other peer's tile, through a track swap with no renegotiation.
+
+use std::time::Duration;
+
+use peerlens_e2e::{cache_dir, demo_dist, wait_for, Browser, Chromedriver, TestServer};
+
+/// The colour the effects draw face boxes in.
+const BOX_COLOUR: [u8; 3] = [0, 230, 118];
+
+/// The most pixels within 40 of the box colour in any remote tile's frame,
+/// or -1 while no tile shows a frame.
+fn box_pixels(browser: &Browser) -> i64 {
+    browser
+        .execute(&format!(
+            "let best = -1;
+             for (const v of document.querySelectorAll('#grid figure[data-peer] video')) {{
+               if (!v.videoWidth) continue;
+               const c = document.createElement('canvas');
+               c.width = v.videoWidth; c.height = v.videoHeight;
+               const x = c.getContext('2d', {{ willReadFrequently: true }});
+               x.drawImage(v, 0, 0);
+               const d = x.getImageData(0, 0, c.width, c.height).data;
+               const [r, g, b] = {BOX_COLOUR:?};
+               let n = 0;
+               for (let i = 0; i < d.length; i += 4)
+                 if (Math.abs(d[i] - r) <= 40 && Math.abs(d[i + 1] - g) <= 40 && Math.abs(d[i + 2] - b) <= 40) n++;
+               best = Math.max(best, n);
+             }}
+             return best;"
+        ))
+        .as_i64()
+        .unwrap_or(-1)
+}
+
+#[test]
+fn effects_picked_on_one_peer_show_in_the_other_peers_tile() {
+    let server = TestServer::start(Some(demo_dist()));
+    let driver = Chromedriver::start();
+    let face = format!(
+        "--use-file-for-fake-video-capture={}",
+        cache_dir().join("fixtures/face-640x480.y4m").display()
+    );
+    // Both windows stay un-throttled: Chromium slows a background page's
+    // canvas capture (the processed video) to about a frame a second.
+    let flags = [
+        "--disable-renderer-backgrounding",
+        "--disable-background-timer-throttling",
+        "--disable-backgrounding-occluded-windows",
+    ];
+    let with_face: Vec<&str> = flags.iter().copied().chain([face.as_str()]).collect();
+    let sender = driver.browser_with(&with_face, &[]);
+    let viewer = driver.browser_with(&flags, &[]);
+    sender.goto(&format!(
+        "{}/?room=fx&name=sender&autojoin=1",
+        server.http_url()
+    ));
+    viewer.goto(&format!(
+        "{}/?room=fx&name=viewer&autojoin=1",
+        server.http_url()
+    ));
+    wait_for(
+        "the models to load on the sender",
+        Duration::from_secs(60),
+        || {
+            sender
+                .execute("return document.getElementById('effects').dataset.loaded || null;")
+                .as_str()
+                .map(str::to_owned)
+        },
+    );
+    let before = wait_for(
+        "the sender's video at the viewer",
+        Duration::from_secs(60),
+        || {
+            let n = box_pixels(&viewer);
+            (n >= 0).then_some(n)
+        },
+    );
+    assert!(
+        before < 20,
+        "no boxes before they are picked ({before} pixels)"
+    );
+
+    sender.execute(
+        "const box = document.getElementById('fx-boxes');
+         box.checked = true;
+         box.dispatchEvent(new Event('change', { bubbles: true }));",
+    );
+    let after = wait_for(
+        "boxes in the viewer's tile",
+        Duration::from_secs(20),
+        || {
+            let n = box_pixels(&viewer);
+            (n > 400).then_some(n)
+        },
+    );
+    let stats = sender
+        .execute("return document.getElementById('fx-stats').dataset.processed || '0';")
+        .as_str()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(stats > 0, "the sender's stats count processed frames");
+
+    // A peer who joins now gets the processed video too.
+    let late = driver.browser_with(&flags, &[]);
+    late.goto(&format!(
+        "{}/?room=fx&name=late&autojoin=1&fx=0",
+        server.http_url()
+    ));
+    wait_for(
+        "boxes in the late joiner's tile",
+        Duration::from_secs(40),
+        || {
+            let tiles = late
+                .execute("return document.querySelectorAll('#grid figure[data-peer]').length;")
+                .as_u64()
+                .unwrap_or(0);
+            (tiles == 2 && box_pixels(&late) > 400).then_some(())
+        },
+    );
+    drop(late);
+
+    sender.execute(
+        "const box = document.getElementById('fx-boxes');
+         box.checked = false;
+         box.dispatchEvent(new Event('change', { bubbles: true }));",
+    );
+    wait_for("the plain camera again", Duration::from_secs(20), || {
+        (box_pixels(&viewer) < 20).then_some(())
+    });
+    let errors = viewer
+        .execute("return [...document.querySelectorAll('#log li')].map(li => li.textContent);");
+    assert_eq!(
+        errors,
+        serde_json::json!([]),
+        "viewer errors (boxes seen: {after})"
+    );
+}
