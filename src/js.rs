@@ -119,7 +119,8 @@ impl JsCamera {
     /// The captured stream, for a `<video>` element or a peer connection.
     #[wasm_bindgen(getter)]
     pub fn stream(&self) -> MediaStream {
-        self.inner.stream().clone()
+        // `Clone::clone`: the JS `clone()` would copy the tracks.
+        Clone::clone(self.inner.stream())
     }
 
     /// Stops every track and releases the devices.

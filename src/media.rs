@@ -261,7 +261,9 @@ impl Camera {
     /// the caller's job.
     pub fn into_stream(mut self) -> MediaStream {
         self.stop_on_drop = false;
-        self.stream.clone()
+        // `Clone::clone`: web-sys's `MediaStream::clone` is the JS method,
+        // which would copy every track.
+        Clone::clone(&self.stream)
     }
 }
 

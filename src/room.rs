@@ -301,7 +301,8 @@ impl Room {
     /// Sends `stream` to every member, present and future.
     pub fn publish(&self, stream: &MediaStream) -> Result<(), RoomError> {
         let mut state = self.shared.state.borrow_mut();
-        state.published = Some(stream.clone());
+        // `Clone::clone`, not the JS `MediaStream.clone()` that copies tracks.
+        state.published = Some(Clone::clone(stream));
         for (id, member) in &state.members {
             if let Some(pc) = &member.connection {
                 pc.add_stream(stream).map_err(|error| RoomError::Peer {

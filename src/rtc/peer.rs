@@ -360,7 +360,7 @@ impl PeerConnection {
                 .negotiation
                 .borrow_mut()
                 .pending_tracks
-                .push((track.clone(), stream.clone()));
+                .push((Clone::clone(track), Clone::clone(stream)));
             return Ok(());
         }
         self.inner.pc.add_track_0(track, stream);

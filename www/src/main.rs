@@ -14,6 +14,7 @@
 //! `data-` attributes, and every error event is listed with its name, so
 //! the end-to-end tests read what a user would see.
 
+mod controls;
 mod effects_panel;
 
 use std::{cell::RefCell, collections::BTreeMap, rc::Rc};
@@ -56,6 +57,12 @@ impl Page {
             el.set_text_content(Some(text));
             el.set_class_name(if is_error { "error" } else { "" });
         }
+    }
+
+    fn status_is_error(&self) -> bool {
+        self.document
+            .get_element_by_id("status")
+            .is_some_and(|el| el.class_name() == "error")
     }
 
     fn signaling_state(&self, state: &SignalingState) {
@@ -120,6 +127,11 @@ impl Tiles {
             let stream = MediaStream::new().ok()?;
             let caption = document.create_element("figcaption").ok()?;
             caption.set_text_content(Some(if name.is_empty() { peer } else { name }));
+            // Connection state and live stats, in words, under the video.
+            let info = document.create_element("p").ok()?;
+            info.set_class_name("info");
+            info.set_text_content(Some("connecting"));
+            let _ = figure.append_child(&info);
             let _ = figure.append_child(&video);
             let _ = figure.append_child(&caption);
             if let Some(grid) = document.get_element_by_id("grid") {
@@ -160,6 +172,9 @@ impl Tiles {
     fn set_state(&mut self, peer: &str, state: &str) {
         if let Some((figure, _, _)) = self.ensure(peer, "") {
             let _ = figure.set_attribute("data-state", state);
+            if state != "connected" {
+                set_info(figure, state);
+            }
         }
     }
 
@@ -178,18 +193,26 @@ impl Tiles {
             if let Some(route) = &stats.local_candidate_type {
                 let _ = figure.set_attribute("data-route", route);
             }
-            let _ = figure.set_attribute(
-                "title",
-                &format!(
-                    "in {:.0} kbit/s, out {:.0} kbit/s, rtt {}, loss {:.1}%, {} fps",
-                    stats.bitrate_in_bps / 1000.0,
-                    stats.bitrate_out_bps / 1000.0,
-                    stats.rtt_ms.map_or("-".into(), |ms| format!("{ms:.0} ms")),
-                    stats.loss_ratio * 100.0,
-                    stats.fps_in.map_or("-".into(), |f| format!("{f:.0}")),
-                ),
+            let line = format!(
+                "in {:.0} kbit/s, out {:.0} kbit/s, rtt {}, loss {:.1}%, {} fps",
+                stats.bitrate_in_bps / 1000.0,
+                stats.bitrate_out_bps / 1000.0,
+                stats.rtt_ms.map_or("-".into(), |ms| format!("{ms:.0} ms")),
+                stats.loss_ratio * 100.0,
+                stats.fps_in.map_or("-".into(), |f| format!("{f:.0}")),
             );
+            let _ = figure.set_attribute("title", &line);
+            if figure.get_attribute("data-state").as_deref() == Some("connected") {
+                set_info(figure, &line);
+            }
         }
+    }
+}
+
+/// The text of a tile's state and stats line.
+fn set_info(figure: &Element, text: &str) {
+    if let Ok(Some(info)) = figure.query_selector(".info") {
+        info.set_text_content(Some(text));
     }
 }
 
@@ -252,7 +275,7 @@ async fn run() {
         }
         Err(e) => {
             page.log_error(e.name(), &e.to_string());
-            page.status(&format!("Camera unavailable: {e}"), true);
+            page.status(&plain_camera_error(&e), true);
             None
         }
     };
@@ -285,7 +308,9 @@ async fn run() {
     } else if let Some(panel) = page.element::<web_sys::HtmlElement>("effects") {
         let _ = panel.set_attribute("hidden", "");
     }
-    let stream = camera.as_ref().map(|c| c.stream().clone());
+    // `Clone::clone`, not web-sys's `MediaStream::clone` (the JS method,
+    // which copies every track, so muting the camera would not reach peers).
+    let stream = camera.as_ref().map(|c| Clone::clone(c.stream()));
     let Some(url) = page.param("signal").or_else(|| default_signal_url(&page)) else {
         page.status("Cannot work out the signaling server's address.", true);
         return;
@@ -307,7 +332,7 @@ async fn run() {
     if signaling.has_rooms() {
         let effects = effects
             .as_ref()
-            .map(|(panel, processed)| (panel, processed.clone()));
+            .map(|(panel, processed)| (panel, Clone::clone(processed)));
         run_room(
             &page,
             signaling,
@@ -359,11 +384,12 @@ async fn run_room(
         }
     }
     let room = Rc::new(room);
+    let _controls = controls::Controls::install(page, stream.clone());
     if let (Some((panel, processed)), Some(camera)) = (effects, &stream) {
         // With any effect on, peers get the processed video; with none,
         // the camera itself. The swap needs no renegotiation.
         let on_now = effects_panel::EffectsPanel::any_on(page);
-        let (page, weak, camera) = (page.clone(), Rc::downgrade(&room), camera.clone());
+        let (page, weak, camera) = (page.clone(), Rc::downgrade(&room), Clone::clone(camera));
         let switch = move |on: bool| {
             let source = if on { &processed } else { &camera };
             if let Some(video) = page.element::<HtmlVideoElement>("local") {
@@ -417,10 +443,66 @@ async fn run_room(
                 }
             }
             RoomEvent::PeerState { peer, state } => tiles.set_state(&peer, state.as_str()),
-            RoomEvent::Signaling(state) => page.signaling_state(&state),
+            RoomEvent::Signaling(state) => {
+                page.signaling_state(&state);
+                match state {
+                    SignalingState::Reconnecting { attempt, .. } if attempt >= 2 => page.status(
+                        "Cannot reach the server. Retrying; the call goes on meanwhile.",
+                        true,
+                    ),
+                    SignalingState::Open if page.status_is_error() => {
+                        page.status("Connected to the server again.", false)
+                    }
+                    _ => {}
+                }
+            }
             RoomEvent::Data { .. } => {}
-            RoomEvent::Error(e) => page.log_error(e.name(), &e.to_string()),
+            RoomEvent::Error(e) => {
+                if let Some(words) = plain_room_error(&e) {
+                    page.status(&words, true);
+                }
+                page.log_error(e.name(), &e.to_string());
+            }
         }
+    }
+}
+
+/// What a camera error means for the user.
+fn plain_camera_error(e: &peerlens::MediaError) -> String {
+    use peerlens::MediaError;
+    match e {
+        MediaError::PermissionDenied(_) => {
+            "Camera access was denied. Allow the camera for this site in the browser's settings, then reload. You can still join and see the others.".into()
+        }
+        MediaError::NotFound(_) => "No camera was found. You can still join and see the others.".into(),
+        MediaError::NotReadable(_) => {
+            "The camera is in use by another program. Close it and reload.".into()
+        }
+        MediaError::InsecureContext => {
+            "The camera needs a secure page: open this demo over https or on localhost.".into()
+        }
+        other => format!("The camera could not start: {other}"),
+    }
+}
+
+/// What a room error means for the user, for the ones worth a headline.
+fn plain_room_error(e: &peerlens::RoomError) -> Option<String> {
+    use peerlens::{protocol::ErrorCode, RoomError};
+    match e {
+        RoomError::Server {
+            code: ErrorCode::RoomFull,
+            ..
+        }
+        | RoomError::Full { .. } => Some("This room is full. Pick another room name.".into()),
+        RoomError::Server {
+            code: ErrorCode::ServerFull,
+            ..
+        } => Some("The server is full right now. Try again in a minute.".into()),
+        RoomError::Server {
+            code: ErrorCode::ForbiddenOrigin,
+            ..
+        } => Some("The server does not accept this page's address.".into()),
+        _ => None,
     }
 }
 

@@ -129,6 +129,31 @@ fn effects_picked_on_one_peer_show_in_the_other_peers_tile() {
     wait_for("the plain camera again", Duration::from_secs(20), || {
         (box_pixels(&viewer) < 20).then_some(())
     });
+    // The controls: muting disables the microphone track; leaving
+    // removes the tile at the other end and shows the join form again.
+    viewer.execute("document.getElementById('mute-mic').click();");
+    let muted = viewer.execute(
+        "return [document.getElementById('mute-mic').getAttribute('aria-pressed'),
+                 document.getElementById('local').srcObject.getAudioTracks().map(t => t.enabled)];",
+    );
+    assert_eq!(muted, serde_json::json!(["true", [false]]), "muted");
+    sender.execute("document.getElementById('leave').click();");
+    wait_for("the sender's tile to go", Duration::from_secs(5), || {
+        let tiles = viewer
+            .execute("return document.querySelectorAll('#grid figure[data-peer]').length;")
+            .as_u64();
+        (tiles == Some(0)).then_some(())
+    });
+    wait_for(
+        "the join form after leaving",
+        Duration::from_secs(10),
+        || {
+            sender
+                .execute("const f = document.getElementById('join'); return !!f && !f.hidden;")
+                .as_bool()
+                .filter(|shown| *shown)
+        },
+    );
     let errors = viewer
         .execute("return [...document.querySelectorAll('#log li')].map(li => li.textContent);");
     assert_eq!(
