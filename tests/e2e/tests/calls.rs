@@ -367,28 +367,34 @@ fn a_room_of_three_over_a_python_socketio_server() {
 fn camera_errors_are_typed() {
     let server = TestServer::start(Some(demo_dist()));
     let driver = Chromedriver::start();
-    let cases: [(&str, &[&str], &[&str], String); 3] = [
+    // Each error, the words the page shows for it, the Chromium flags to
+    // add and to remove, and the page's URL.
+    type Case<'a> = (&'a str, &'a str, &'a [&'a str], &'a [&'a str], String);
+    let cases: [Case; 3] = [
         (
             "PermissionDenied",
+            "Camera access was denied.",
             &["--deny-permission-prompts"],
             &["--use-fake-ui-for-media-stream"],
             server.http_url(),
         ),
         (
             "NotFound",
+            "No camera was found.",
             &[],
             &["--use-fake-device-for-media-stream"],
             server.http_url(),
         ),
         (
             "InsecureContext",
+            "The camera needs a secure page",
             // A host name other than localhost makes plain http insecure.
             &["--host-resolver-rules=MAP insecure.test 127.0.0.1"],
             &[],
             server.http_url().replace("127.0.0.1", "insecure.test"),
         ),
     ];
-    for (name, add, remove, url) in cases {
+    for (name, words, add, remove, url) in cases {
         let browser = driver.browser_with(add, remove);
         browser.goto(&format!("{url}/"));
         let errors = wait_for(
@@ -403,7 +409,11 @@ fn camera_errors_are_typed() {
             errors[0].starts_with(&format!("{name} |")),
             "expected {name}, got {errors:?}"
         );
-        assert!(text(&browser, "#status").starts_with("Camera unavailable"));
+        let status = text(&browser, "#status");
+        assert!(
+            status.starts_with(words),
+            "{name}: the page says {status:?}"
+        );
     }
 }
 
