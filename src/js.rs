@@ -5,6 +5,12 @@
 //! Rust error kind (such as `PermissionDenied`) and whose `code` property is
 //! a stable kebab-case code, so apps can branch on either.
 
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::rc::Rc;
+
 use js_sys::Reflect;
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
@@ -71,7 +77,72 @@ pub(crate) fn only(object: &JsValue, keys: &[&str]) -> JsValue {
     copy.into()
 }
 
-/// Parses the settings and takes out the replacement image, if any.
+thread_local! {
+    /// What the page holds on to: every object started from JS and not yet
+    /// stopped.
+    static RUNNING: RefCell<HashMap<u32, Rc<dyn Any>>> = RefCell::default();
+    static NEXT_ID: Cell<u32> = const { Cell::new(0) };
+}
+
+/// A running object behind a JS handle: a camera, effects, a room, a call,
+/// a WHIP session, a Janus session or plugin.
+///
+/// wasm-bindgen frees a handle once the garbage collector finds nobody
+/// holds it, and freeing would end the object: the call would drop because
+/// an app kept no variable for its `Room`. Like the browser's own
+/// `RTCPeerConnection` and `MediaStreamTrack`, these objects instead run
+/// until they are stopped: the page keeps a reference of its own, which
+/// [`Running::release`] gives up when the app calls `stop()`, `leave()`,
+/// `hangUp()` or `close()`.
+pub(crate) struct Running<T: 'static> {
+    id: u32,
+    value: Rc<T>,
+}
+
+impl<T: 'static> Running<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self::shared(Rc::new(value))
+    }
+
+    pub(crate) fn shared(value: Rc<T>) -> Self {
+        let id = NEXT_ID.with(|n| {
+            let id = n.get();
+            n.set(id.wrapping_add(1));
+            id
+        });
+        let held: Rc<dyn Any> = value.clone();
+        RUNNING.with(|r| r.borrow_mut().insert(id, held));
+        Running { id, value }
+    }
+
+    /// The value, for tasks that outlive a method call.
+    pub(crate) fn rc(&self) -> Rc<T> {
+        self.value.clone()
+    }
+
+    /// Gives up the page's reference: the object ends once its handle is
+    /// dropped too (at once if `free()` was called, or when collected).
+    pub(crate) fn release(&self) {
+        // Taken out first: the value's `Drop` may start other JS objects.
+        let held = RUNNING.with(|r| r.borrow_mut().remove(&self.id));
+        drop(held);
+    }
+}
+
+impl<T: 'static> Deref for Running<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+/// How many objects started from JS are still running: for leak tests.
+#[wasm_bindgen(js_name = runningObjects)]
+pub fn running_objects() -> u32 {
+    RUNNING.with(|r| r.borrow().len() as u32)
+}
+
 impl From<MediaError> for JsValue {
     fn from(e: MediaError) -> Self {
         let code = match &e {
@@ -87,10 +158,11 @@ impl From<MediaError> for JsValue {
     }
 }
 
-/// An open camera. `stop()` (or `free()`) stops its tracks.
+/// An open camera. It runs until `stop()`, even when nothing holds this
+/// object any more; `free()` only releases the handle.
 #[wasm_bindgen(js_name = Camera)]
 pub struct JsCamera {
-    inner: Camera,
+    inner: Running<Camera>,
 }
 
 #[wasm_bindgen(js_class = Camera)]
@@ -112,7 +184,7 @@ impl JsCamera {
             audio: data.audio,
         };
         Ok(JsCamera {
-            inner: Camera::open(&constraints).await?,
+            inner: Running::new(Camera::open(&constraints).await?),
         })
     }
 
@@ -126,5 +198,6 @@ impl JsCamera {
     /// Stops every track and releases the devices.
     pub fn stop(&self) {
         self.inner.stop();
+        self.inner.release();
     }
 }

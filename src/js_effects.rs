@@ -10,7 +10,7 @@ use wasm_bindgen_futures::future_to_promise;
 use web_sys::MediaStream;
 
 use crate::effects::{EffectSettings, Effects, EffectsConfig, EffectsError, EffectsEvent, Thread};
-use crate::js::{bad_options, js_error, only};
+use crate::js::{bad_options, js_error, only, Running};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_EFFECTS: &str = r#"
@@ -155,10 +155,12 @@ fn settings_of(value: &JsValue) -> Result<(EffectSettings, Option<JsValue>), JsV
 }
 
 /// Live video effects. `Effects.load(options)` resolves once the models are
-/// loaded; `apply(stream)` returns the processed stream.
+/// loaded; `apply(stream)` returns the processed stream. They run until
+/// `stop()`, even when nothing holds this object any more; `free()` only
+/// releases the handle.
 #[wasm_bindgen(js_name = Effects)]
 pub struct JsEffects {
-    inner: Rc<Effects>,
+    inner: Running<Effects>,
 }
 
 #[wasm_bindgen(js_class = Effects)]
@@ -226,7 +228,9 @@ impl JsEffects {
                 }
             }
         });
-        Ok(JsEffects { inner: effects })
+        Ok(JsEffects {
+            inner: Running::shared(effects),
+        })
     }
 
     /// Starts the effects and resolves once the models are loaded. Rejects
@@ -234,21 +238,25 @@ impl JsEffects {
     /// `OptionsError`.
     pub async fn load(options: Option<EffectsOptions>) -> Result<JsEffects, JsValue> {
         let effects = Self::create(options)?;
-        effects.inner.loaded().await?;
+        if let Err(e) = effects.inner.loaded().await {
+            // The caller gets no handle to stop them with.
+            effects.stop();
+            return Err(e.into());
+        }
         Ok(effects)
     }
 
     /// Resolves with the load time in milliseconds once the models are
     /// loaded; rejects as `load` does.
     pub fn loaded(&self) -> Promise {
-        let effects = self.inner.clone();
+        let effects = self.inner.rc();
         future_to_promise(async move { Ok(effects.loaded().await?.into()) })
     }
 
     /// Resolves with the processed stream: the effects' video and the
     /// input's audio tracks.
     pub fn apply(&self, stream: MediaStream) -> Promise {
-        let effects = self.inner.clone();
+        let effects = self.inner.rc();
         future_to_promise(async move { Ok(effects.apply(&stream).await?.into()) })
     }
 
@@ -256,7 +264,7 @@ impl JsEffects {
     /// background image, if any, is taken.
     #[wasm_bindgen(js_name = setOptions)]
     pub fn set_options(&self, settings: JsEffectSettings) -> Promise {
-        let effects = self.inner.clone();
+        let effects = self.inner.rc();
         let settings: JsValue = settings.into();
         future_to_promise(async move {
             let (settings, image) = settings_of(&settings)?;
@@ -281,5 +289,6 @@ impl JsEffects {
     /// callbacks. The input's tracks keep running.
     pub fn stop(&self) {
         self.inner.stop();
+        self.inner.release();
     }
 }

@@ -16,7 +16,7 @@ use crate::janus::{
     EchoTest, Janus, JanusError, JanusEvent, JanusMediaEvent, JanusOptions, StreamingPlayer,
     VideoRoom, VideoRoomOptions,
 };
-use crate::js::{bad_options, js_error, only};
+use crate::js::{bad_options, js_error, only, Running};
 use crate::rtc::IcePolicy;
 use crate::whip::{WhipError, WhipEvent, WhipOptions, WhipSession};
 
@@ -209,17 +209,19 @@ fn pump_whip(mut events: UnboundedReceiver<WhipEvent>, callbacks: Callbacks) {
     });
 }
 
-/// A WHIP publish session (RFC 9725). `stop()` sends the DELETE; `free()`
-/// without `stop()` also deletes the session, without waiting.
+/// A WHIP publish session (RFC 9725). `stop()` sends the DELETE. Until
+/// then it runs, even when nothing holds this object any more; `free()`
+/// only releases the handle.
 #[wasm_bindgen(js_name = Whip)]
 pub struct JsWhip {
-    inner: WhipSession,
+    inner: Running<WhipSession>,
 }
 
-/// A WHEP playback session. The media arrives through `onTrack`.
+/// A WHEP playback session. The media arrives through `onTrack`. It runs
+/// until `stop()`, like `Whip`.
 #[wasm_bindgen(js_name = Whep)]
 pub struct JsWhep {
-    inner: WhipSession,
+    inner: Running<WhipSession>,
 }
 
 macro_rules! whip_methods {
@@ -250,7 +252,9 @@ macro_rules! whip_methods {
 
             /// Deletes the session on the server and closes the connection.
             pub async fn stop(&self) -> Result<(), JsValue> {
-                Ok(self.inner.stop().await?)
+                let stopped = self.inner.stop().await;
+                self.inner.release();
+                Ok(stopped?)
             }
 
             /// The underlying RTCPeerConnection, for stats.
@@ -280,7 +284,9 @@ impl JsWhip {
         let (inner, events) =
             WhipSession::publish(&endpoint, &stream, whip_options(&options)?).await?;
         pump_whip(events, callbacks);
-        Ok(JsWhip { inner })
+        Ok(JsWhip {
+            inner: Running::new(inner),
+        })
     }
 }
 
@@ -292,7 +298,9 @@ impl JsWhep {
         let callbacks = Callbacks::of(&options);
         let (inner, events) = WhipSession::play(&endpoint, whip_options(&options)?).await?;
         pump_whip(events, callbacks);
-        Ok(JsWhep { inner })
+        Ok(JsWhep {
+            inner: Running::new(inner),
+        })
     }
 }
 
@@ -306,10 +314,12 @@ struct JanusOptionsData {
     ice_servers: Vec<IceServer>,
 }
 
-/// A Janus session over WebSocket. `close()` (or `free()`) destroys it.
+/// A Janus session over WebSocket. `close()` destroys it. Until then it is
+/// kept alive, even when nothing holds this object any more; `free()` only
+/// releases the handle.
 #[wasm_bindgen(js_name = Janus)]
 pub struct JsJanus {
-    inner: Janus,
+    inner: Running<Janus>,
 }
 
 #[wasm_bindgen(js_class = Janus)]
@@ -358,7 +368,9 @@ impl JsJanus {
                 Callbacks::call(&on_error, &[error]);
             }
         });
-        Ok(JsJanus { inner })
+        Ok(JsJanus {
+            inner: Running::new(inner),
+        })
     }
 
     /// The session id.
@@ -370,6 +382,7 @@ impl JsJanus {
     /// Destroys the session and closes the socket.
     pub fn close(&self) {
         self.inner.close();
+        self.inner.release();
     }
 }
 
@@ -406,10 +419,11 @@ fn pump_janus(mut events: UnboundedReceiver<JanusMediaEvent>, callbacks: Callbac
 }
 
 /// Janus's EchoTest: publishes a stream and receives it back through
-/// `onTrack`. `stop()` (or `free()`) closes the connection and detaches.
+/// `onTrack`. `stop()` closes the connection and detaches; until then it
+/// runs, even when nothing holds this object any more.
 #[wasm_bindgen(js_name = JanusEchoTest)]
 pub struct JsEchoTest {
-    inner: EchoTest,
+    inner: Running<EchoTest>,
 }
 
 #[wasm_bindgen(js_class = JanusEchoTest)]
@@ -421,15 +435,18 @@ impl JsEchoTest {
         callbacks: Option<JsMediaServerCallbacks>,
     ) -> Result<JsEchoTest, JsValue> {
         let callbacks = Callbacks::of(&callbacks.map_or(JsValue::UNDEFINED, Into::into));
-        let janus = janus.inner.clone();
+        let janus = Janus::clone(&janus.inner);
         let (inner, events) = EchoTest::start(&janus, &stream).await?;
         pump_janus(events, callbacks);
-        Ok(JsEchoTest { inner })
+        Ok(JsEchoTest {
+            inner: Running::new(inner),
+        })
     }
 
     /// Ends the echo.
     pub fn stop(&self) {
         self.inner.stop();
+        self.inner.release();
     }
 
     /// The RTCPeerConnection to Janus, for stats.
@@ -452,11 +469,12 @@ struct VideoRoomOptionsData {
 }
 
 /// A Janus VideoRoom: publishes one stream and receives every other
-/// publisher's through `onTrack` (with their feed id). `leave()` (or
-/// `free()`) unpublishes, unsubscribes and detaches.
+/// publisher's through `onTrack` (with their feed id). `leave()`
+/// unpublishes, unsubscribes and detaches; until then it stays in the
+/// room, even when nothing holds this object any more.
 #[wasm_bindgen(js_name = JanusVideoRoom)]
 pub struct JsVideoRoom {
-    inner: VideoRoom,
+    inner: Running<VideoRoom>,
 }
 
 #[wasm_bindgen(js_class = JanusVideoRoom)]
@@ -473,7 +491,7 @@ impl JsVideoRoom {
         let data: VideoRoomOptionsData =
             serde_wasm_bindgen::from_value(plain).map_err(bad_options)?;
         let defaults = VideoRoomOptions::default();
-        let janus = janus.inner.clone();
+        let janus = Janus::clone(&janus.inner);
         let (inner, events) = VideoRoom::join(
             &janus,
             VideoRoomOptions {
@@ -486,7 +504,9 @@ impl JsVideoRoom {
         )
         .await?;
         pump_janus(events, callbacks);
-        Ok(JsVideoRoom { inner })
+        Ok(JsVideoRoom {
+            inner: Running::new(inner),
+        })
     }
 
     /// This side's publisher id.
@@ -498,14 +518,15 @@ impl JsVideoRoom {
     /// Leaves the room.
     pub fn leave(&self) {
         self.inner.leave();
+        self.inner.release();
     }
 }
 
 /// Receive-only playback of a Janus Streaming mountpoint. `stop()` ends
-/// it; `free()` without `stop()` closes the connection too.
+/// it; until then it plays, even when nothing holds this object any more.
 #[wasm_bindgen(js_name = JanusStreaming)]
 pub struct JsStreaming {
-    inner: StreamingPlayer,
+    inner: Running<StreamingPlayer>,
 }
 
 #[wasm_bindgen(js_class = JanusStreaming)]
@@ -520,10 +541,12 @@ impl JsStreaming {
             return Err(bad_options(format!("mountpoint id {id} is not an integer")));
         }
         let callbacks = Callbacks::of(&callbacks.map_or(JsValue::UNDEFINED, Into::into));
-        let janus = janus.inner.clone();
+        let janus = Janus::clone(&janus.inner);
         let (inner, events) = StreamingPlayer::watch(&janus, id as u64).await?;
         pump_janus(events, callbacks);
-        Ok(JsStreaming { inner })
+        Ok(JsStreaming {
+            inner: Running::new(inner),
+        })
     }
 
     /// Pauses; the connection stays up.
@@ -538,6 +561,8 @@ impl JsStreaming {
 
     /// Stops watching and closes the connection.
     pub async fn stop(&self) -> Result<(), JsValue> {
-        Ok(self.inner.stop().await?)
+        let stopped = self.inner.stop().await;
+        self.inner.release();
+        Ok(stopped?)
     }
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use web_sys::{MediaStream, MediaStreamTrack};
 
-use crate::js::{bad_options, js_error, only};
+use crate::js::{bad_options, js_error, only, Running};
 use crate::{
     Call, CallEvent, CallOptions, DataChannelKind, DataMessage, IcePolicy, JsCodec, LeaveReason,
     Room, RoomError, RoomEvent, RoomOptions, RtcError, Signaling, SignalingOptions, SignalingState,
@@ -343,12 +343,13 @@ fn connection_data(options: &JsValue) -> Result<(ConnectionData, IcePolicy), JsV
     Ok((data, policy))
 }
 
-/// A mesh room over any signaling server. `leave()` (or `free()`) leaves
-/// it and closes every peer connection; the published stream's tracks are
-/// the caller's to stop.
+/// A mesh room over any signaling server. `leave()` leaves it and closes
+/// every peer connection; the published stream's tracks are the caller's
+/// to stop. Until then the room stays joined, even when nothing holds this
+/// object any more; `free()` only releases the handle.
 #[wasm_bindgen(js_name = Room)]
 pub struct JsRoom {
-    inner: Option<Room>,
+    inner: Option<Running<Room>>,
 }
 
 #[wasm_bindgen(js_class = Room)]
@@ -377,19 +378,21 @@ impl JsRoom {
             },
         )?;
         pump_room(events, &options);
-        Ok(JsRoom { inner: Some(room) })
+        Ok(JsRoom {
+            inner: Some(Running::new(room)),
+        })
     }
 
     fn room(&self) -> Result<&Room, JsValue> {
         self.inner
-            .as_ref()
+            .as_deref()
             .ok_or_else(|| js_error("Closed", "closed", "the room was left"))
     }
 
     /// This client's peer id.
     #[wasm_bindgen(getter)]
     pub fn id(&self) -> Option<String> {
-        self.inner.as_ref().map(Room::id)
+        self.inner.as_deref().map(Room::id)
     }
 
     /// The members, this client excluded.
@@ -452,13 +455,14 @@ impl JsRoom {
     /// The RTCPeerConnection to `peer`, for what the room does not cover.
     #[wasm_bindgen(js_name = peerConnection)]
     pub fn peer_connection(&self, peer: String) -> Option<web_sys::RtcPeerConnection> {
-        self.inner.as_ref().and_then(|r| r.raw_connection(&peer))
+        self.inner.as_deref().and_then(|r| r.raw_connection(&peer))
     }
 
     /// Leaves the room and closes every connection.
     pub fn leave(&mut self) {
         if let Some(room) = self.inner.take() {
-            room.leave();
+            // The last reference: dropping it leaves.
+            room.release();
         }
     }
 }
@@ -524,10 +528,11 @@ fn pump_room(mut events: UnboundedReceiver<RoomEvent>, options: &JsValue) {
 }
 
 /// A 1:1 call over a signaling server, such as the sender/receiver relay.
-/// `hangUp()` (or `free()`) closes it.
+/// `hangUp()` closes it. Until then the call goes on, even when nothing
+/// holds this object any more; `free()` only releases the handle.
 #[wasm_bindgen(js_name = Call)]
 pub struct JsCall {
-    inner: Option<Call>,
+    inner: Option<Running<Call>>,
 }
 
 #[wasm_bindgen(js_class = Call)]
@@ -571,26 +576,28 @@ impl JsCall {
                 }
             }
         });
-        Ok(JsCall { inner: Some(inner) })
+        Ok(JsCall {
+            inner: Some(Running::new(inner)),
+        })
     }
 
     fn call(&self) -> Result<&Call, JsValue> {
         self.inner
-            .as_ref()
+            .as_deref()
             .ok_or_else(|| js_error("Closed", "closed", "the call was hung up"))
     }
 
     /// Whether this side makes the offers.
     #[wasm_bindgen(getter, js_name = isOfferer)]
     pub fn is_offerer(&self) -> bool {
-        self.inner.as_ref().is_some_and(Call::is_offerer)
+        self.inner.as_deref().is_some_and(Call::is_offerer)
     }
 
     /// The connection state.
     #[wasm_bindgen(getter)]
     pub fn state(&self) -> String {
         self.inner
-            .as_ref()
+            .as_deref()
             .map_or("closed", |c| c.state().as_str())
             .to_owned()
     }
@@ -621,7 +628,8 @@ impl JsCall {
     #[wasm_bindgen(js_name = hangUp)]
     pub fn hang_up(&mut self) {
         if let Some(call) = self.inner.take() {
-            call.hang_up();
+            // The last reference: dropping it hangs up.
+            call.release();
         }
     }
 }

@@ -67,7 +67,7 @@ pub fn build() -> Result<()> {
         .ok_or_else(|| format!("{} has no \"files\" list", manifest_path.display()))?
         + anchor.len();
     let mut text = text;
-    for entry in ["README.md"] {
+    for entry in ["README.md", "LICENSE-MIT", "LICENSE-APACHE"] {
         if !text.contains(&format!("\"{entry}\"")) {
             text.insert_str(at, &format!("\n    \"{entry}\","));
         }
@@ -79,6 +79,8 @@ pub fn build() -> Result<()> {
         "peerlens.d.ts",
         "peerlens_bg.wasm",
         "README.md",
+        "LICENSE-MIT",
+        "LICENSE-APACHE",
     ] {
         if !pkg.join(file).is_file() {
             return Err(format!("pkg/{file} is missing after wasm-pack"));

@@ -1,4 +1,4 @@
-import init, { Camera, Effects, Room } from "peerlens";
+import init, { Camera, Effects, Room, runningObjects } from "peerlens";
 
 interface AppState {
   status: string;
@@ -6,6 +6,12 @@ interface AppState {
   effectsFrames: number;
   peers: string[];
   log: string[];
+  /** Weak references to the handles: whether the collector freed them. */
+  handles?: WeakRef<object>[];
+  /** How many started objects the library still runs. */
+  running?: () => number;
+  /** With ?keep=1: stops the camera, the effects and the room. */
+  stop?: () => void;
 }
 
 const state: AppState = { status: "starting", effectsFrames: 0, peers: [], log: [] };
@@ -61,6 +67,23 @@ async function main(): Promise<void> {
     onError: (error) => { state.error = `${error.name}: ${error.message}`; },
   });
   room.publish(processed);
+  state.running = runningObjects;
+  // By default the app keeps no reference to its camera, effects or room,
+  // as plenty of apps don't: they must go on running after the garbage
+  // collector frees the handles. ?keep=1 keeps them, to stop them.
+  state.handles = [new WeakRef(camera), new WeakRef(effects), new WeakRef(room)];
+  if (params.get("keep") === "1") keep(camera, effects, room);
+}
+
+// Outside main: a closure in main that named the handles would keep them
+// alive through every callback main made.
+function keep(camera: Camera, effects: Effects, room: Room): void {
+  state.stop = () => {
+    room.leave();
+    effects.stop();
+    camera.stop();
+    setStatus("stopped");
+  };
 }
 
 main().catch((error: Error) => {
