@@ -13,6 +13,7 @@ import init, {
   Room,
   Whep,
   Whip,
+  runningObjects,
   type EffectsStats,
   type PeerInfo,
   type PeerStats,
@@ -21,6 +22,8 @@ import init, {
 export async function usage(video: HTMLVideoElement): Promise<void> {
   await init();
   const camera: Camera = await Camera.open({ width: 640, height: 480, audio: true });
+  const running: number = runningObjects();
+  console.log(running);
   // @ts-expect-error width is a number
   await Camera.open({ width: "640" });
 

@@ -89,6 +89,18 @@ impl EffectsPanel {
         settings_from(page) != EffectSettings::default()
     }
 
+    /// Runs the effects on `camera` instead (another camera was picked);
+    /// the previous processed stream ends.
+    pub async fn reapply(&self, page: &Page, camera: &MediaStream) -> Option<MediaStream> {
+        match self.effects.apply(camera).await {
+            Ok(stream) => Some(stream),
+            Err(e) => {
+                page.log_error(e.name(), &e.to_string());
+                None
+            }
+        }
+    }
+
     /// Sets what happens when effects go on or off: the room swaps the
     /// track it sends, so a call without effects never goes through a
     /// canvas.

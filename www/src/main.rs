@@ -8,7 +8,10 @@
 //!   or `socketio` (with `socketio=` a JSON object of event and field
 //!   names, as `SocketIoConfig` reads it);
 //! - `peer`: a fixed peer id;
-//! - `relay=1`: TURN relay candidates only (`iceTransportPolicy: "relay"`).
+//! - `relay=1`: TURN relay candidates only (`iceTransportPolicy: "relay"`);
+//! - `page`: `echo` and `playback` (see media_pages.rs), or `relay` with
+//!   `role=sender|receiver`: a 1:1 call over the sender/receiver relay,
+//!   whose URL is `signal=` or else the one in `services.json`.
 //!
 //! Every tile carries its peer id, connection state and live stats as
 //! `data-` attributes, and every error event is listed with its name, so
@@ -16,6 +19,8 @@
 
 mod controls;
 mod effects_panel;
+mod media_pages;
+mod outgoing;
 
 use std::{cell::RefCell, collections::BTreeMap, rc::Rc};
 
@@ -172,7 +177,12 @@ impl Tiles {
     fn set_state(&mut self, peer: &str, state: &str) {
         if let Some((figure, _, _)) = self.ensure(peer, "") {
             let _ = figure.set_attribute("data-state", state);
-            if state != "connected" {
+            // Once connected, the stats line takes over where there is one.
+            let shown = figure.query_selector(".info").ok().flatten();
+            let stats_shown = shown
+                .and_then(|info| info.text_content())
+                .is_some_and(|text| text.starts_with("in "));
+            if state != "connected" || !stats_shown {
                 set_info(figure, state);
             }
         }
@@ -227,7 +237,13 @@ fn default_signal_url(page: &Page) -> Option<String> {
 }
 
 fn make_codec(page: &Page) -> Result<Box<dyn Codec>, String> {
-    match page.param("codec").as_deref().unwrap_or("peerlens") {
+    let relay_page = page.param("page").as_deref() == Some("relay");
+    let codec = if relay_page {
+        Some("relay".into())
+    } else {
+        page.param("codec")
+    };
+    match codec.as_deref().unwrap_or("peerlens") {
         "peerlens" => Ok(Box::new(PeerlensCodec)),
         "relay" => match page.param("role").as_deref() {
             Some("sender") => Ok(Box::new(RelayCodec::new(RelayRole::Sender))),
@@ -262,6 +278,12 @@ async fn run() {
             page.set_input(field, &value);
         }
     }
+    let kind = page.param("page").unwrap_or_else(|| "room".into());
+    show_page(&page, &kind);
+    if kind == "playback" {
+        media_pages::playback(&page).await;
+        return;
+    }
 
     // The camera stays open for the page's lifetime.
     let camera = match Camera::open(&CameraConstraints::default().size(640, 480).audio(true)).await
@@ -270,7 +292,14 @@ async fn run() {
             if let Some(video) = page.element::<HtmlVideoElement>("local") {
                 video.set_src_object(Some(camera.stream()));
             }
-            page.status("Camera on. Pick a room and join.", false);
+            match kind.as_str() {
+                "room" => page.status("Camera on. Pick a room and join.", false),
+                "relay" => page.status(
+                    "Camera on. Start the call; the other side can start before or after.",
+                    false,
+                ),
+                _ => {}
+            }
             Some(camera)
         }
         Err(e) => {
@@ -279,6 +308,11 @@ async fn run() {
             None
         }
     };
+
+    if kind == "echo" {
+        media_pages::echo(&page, camera).await;
+        return;
+    }
 
     let (joins_tx, mut joins) = mpsc::unbounded::<()>();
     let on_submit = Closure::<dyn FnMut(web_sys::Event)>::new({
@@ -303,15 +337,37 @@ async fn run() {
     // Effects run on the camera before anyone sees it; `fx=0` turns them
     // off (the room then publishes the camera as it is).
     let mut effects = None;
-    if let (Some(camera), false) = (&camera, page.param("fx").as_deref() == Some("0")) {
-        effects = effects_panel::EffectsPanel::start(&page, camera.stream()).await;
+    // A 1:1 relay call sends the camera as it is.
+    let call_only = kind == "relay" || page.param("codec").as_deref() == Some("relay");
+    if let (Some(camera), false) = (
+        &camera,
+        call_only || page.param("fx").as_deref() == Some("0"),
+    ) {
+        effects = effects_panel::EffectsPanel::start(&page, camera.stream())
+            .await
+            .map(|(panel, processed)| (Rc::new(panel), processed));
     } else if let Some(panel) = page.element::<web_sys::HtmlElement>("effects") {
         let _ = panel.set_attribute("hidden", "");
     }
     // `Clone::clone`, not web-sys's `MediaStream::clone` (the JS method,
     // which copies every track, so muting the camera would not reach peers).
     let stream = camera.as_ref().map(|c| Clone::clone(c.stream()));
-    let Some(url) = page.param("signal").or_else(|| default_signal_url(&page)) else {
+    let url = if kind == "relay" {
+        let relay = media_pages::services(&page).await.relay;
+        match page.param("signal").or(relay) {
+            Some(url) => Some(url),
+            None => {
+                page.status(
+                    "The relay server is not running. `cargo xtask demo` starts it.",
+                    true,
+                );
+                return;
+            }
+        }
+    } else {
+        page.param("signal").or_else(|| default_signal_url(&page))
+    };
+    let Some(url) = url else {
         page.status("Cannot work out the signaling server's address.", true);
         return;
     };
@@ -332,7 +388,7 @@ async fn run() {
     if signaling.has_rooms() {
         let effects = effects
             .as_ref()
-            .map(|(panel, processed)| (panel, Clone::clone(processed)));
+            .map(|(panel, processed)| (Rc::clone(panel), Clone::clone(processed)));
         run_room(
             &page,
             signaling,
@@ -355,7 +411,7 @@ async fn run_room(
     signaling: Signaling,
     signaling_events: mpsc::UnboundedReceiver<peerlens::SignalingEvent>,
     stream: Option<MediaStream>,
-    effects: Option<(&effects_panel::EffectsPanel, MediaStream)>,
+    effects: Option<(Rc<effects_panel::EffectsPanel>, MediaStream)>,
     tiles: Rc<RefCell<Tiles>>,
     started: f64,
 ) {
@@ -385,32 +441,10 @@ async fn run_room(
     }
     let room = Rc::new(room);
     let _controls = controls::Controls::install(page, stream.clone());
-    if let (Some((panel, processed)), Some(camera)) = (effects, &stream) {
-        // With any effect on, peers get the processed video; with none,
-        // the camera itself. The swap needs no renegotiation.
-        let on_now = effects_panel::EffectsPanel::any_on(page);
-        let (page, weak, camera) = (page.clone(), Rc::downgrade(&room), Clone::clone(camera));
-        let switch = move |on: bool| {
-            let source = if on { &processed } else { &camera };
-            if let Some(video) = page.element::<HtmlVideoElement>("local") {
-                video.set_src_object(Some(source));
-            }
-            let track: Option<web_sys::MediaStreamTrack> =
-                source.get_video_tracks().get(0).dyn_into().ok();
-            let (page, weak) = (page.clone(), weak.clone());
-            wasm_bindgen_futures::spawn_local(async move {
-                if let Some(room) = weak.upgrade() {
-                    if let Err(e) = room.replace_track("video", track.as_ref()).await {
-                        page.log_error(e.name(), &e.to_string());
-                    }
-                }
-            });
-        };
-        if on_now {
-            switch(true);
-        }
-        panel.on_switch(switch);
-    }
+    // What is sent: the camera, the processed camera or the screen.
+    let _outgoing = stream
+        .as_ref()
+        .map(|camera| outgoing::Outgoing::install(page, Clone::clone(camera), effects, &room));
     wasm_bindgen_futures::spawn_local(poll_stats(Rc::downgrade(&room), Rc::clone(&tiles)));
     let _hooks = expose_room(&room);
     while let Some(event) = events.next().await {
@@ -467,6 +501,66 @@ async fn run_room(
     }
 }
 
+/// Marks the current page in the navigation and shows only what it uses.
+fn show_page(page: &Page, kind: &str) {
+    if let Ok(links) = page.document.query_selector_all("#pages a") {
+        for i in 0..links.length() {
+            let Some(link) = links.get(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
+                continue;
+            };
+            let href = link.get_attribute("href").unwrap_or_default();
+            let role = page.param("role").unwrap_or_default();
+            let current = match kind {
+                "room" => href == "?",
+                "relay" => href == format!("?page=relay&role={role}"),
+                other => href == format!("?page={other}"),
+            };
+            if current {
+                let _ = link.set_attribute("aria-current", "page");
+            }
+        }
+    }
+    let hide = |id: &str| {
+        if let Some(el) = page.element::<web_sys::HtmlElement>(id) {
+            el.set_hidden(true);
+        }
+    };
+    let show = |id: &str| {
+        if let Some(el) = page.element::<web_sys::HtmlElement>(id) {
+            el.set_hidden(false);
+        }
+    };
+    let intro = match kind {
+        "echo" => {
+            hide("join");
+            hide("signaling");
+            "Echo: your camera, with the effects you pick, goes to the Janus media server and comes back."
+        }
+        "playback" => {
+            hide("join");
+            hide("effects");
+            hide("local-tile");
+            hide("signaling");
+            show("playback");
+            "Playback: a video file the server streams (ffmpeg into a Janus Streaming mountpoint)."
+        }
+        "relay" => {
+            hide("room-field");
+            hide("name-field");
+            hide("effects");
+            if let Some(button) = page.element::<web_sys::HtmlElement>("join-button") {
+                button.set_text_content(Some("Start the call"));
+            }
+            "Relay: a 1:1 call over the sender/receiver relay. Open the sender and the receiver page."
+        }
+        _ => "",
+    };
+    if let Some(el) = page.element::<web_sys::HtmlElement>("intro") {
+        el.set_text_content(Some(intro));
+        el.set_hidden(intro.is_empty());
+    }
+}
+
 /// What a camera error means for the user.
 fn plain_camera_error(e: &peerlens::MediaError) -> String {
     use peerlens::MediaError;
@@ -506,16 +600,23 @@ fn plain_room_error(e: &peerlens::RoomError) -> Option<String> {
     }
 }
 
-/// `window.peerlensDemo`: hooks for `cargo xtask bench rtc`.
+/// `window.peerlensDemo`: hooks for `cargo xtask bench rtc` and the tests.
 ///
 /// - `firstFrameMs`: from the start of joining to the first remote video
 ///   frame, set once that frame is shown;
 /// - `restartIce()`: restarts ICE towards the first peer and resolves with
-///   the milliseconds until the first frame after the restart completed.
+///   the milliseconds until the first frame after the restart completed;
+/// - `sentVideo()`: what is sent as video to the first peer (for the
+///   end-to-end tests of the camera picker and screen sharing).
 ///
 /// The returned closure must outlive the hook; the caller keeps it for as
 /// long as the room runs.
-fn expose_room(room: &Rc<Room>) -> Option<Closure<dyn FnMut() -> js_sys::Promise>> {
+type Hooks = (
+    Closure<dyn FnMut() -> js_sys::Promise>,
+    Closure<dyn FnMut() -> JsValue>,
+);
+
+fn expose_room(room: &Rc<Room>) -> Option<Hooks> {
     let weak = Rc::downgrade(room);
     let restart = Closure::<dyn FnMut() -> js_sys::Promise>::new(move || {
         let weak = weak.clone();
@@ -563,7 +664,42 @@ fn expose_room(room: &Rc<Room>) -> Option<Closure<dyn FnMut() -> js_sys::Promise
         })
     });
     set_hook("restartIce", restart.as_ref());
-    Some(restart)
+    let weak = Rc::downgrade(room);
+    let sent = Closure::<dyn FnMut() -> JsValue>::new(move || {
+        weak.upgrade()
+            .and_then(|room| sent_video(&room))
+            .unwrap_or(JsValue::NULL)
+    });
+    set_hook("sentVideo", sent.as_ref());
+    Some((restart, sent))
+}
+
+/// What the first peer's connection sends as video: `{kind, deviceId,
+/// label}`, where kind is `camera`, `screen` or `processed` (a canvas).
+fn sent_video(room: &Room) -> Option<JsValue> {
+    let peer = room.peers().first()?.id.clone();
+    let pc = room.raw_connection(&peer)?;
+    let track = pc
+        .get_senders()
+        .iter()
+        .filter_map(|s| s.dyn_into::<web_sys::RtcRtpSender>().ok())
+        .filter_map(|s| s.track())
+        .find(|t| t.kind() == "video")?;
+    let settings = track.get_settings();
+    let surface = js_sys::Reflect::get(&settings, &"displaySurface".into()).ok();
+    let device = settings.get_device_id().unwrap_or_default();
+    let kind = if surface.is_some_and(|s| !s.is_undefined()) {
+        "screen"
+    } else if device.is_empty() {
+        "processed"
+    } else {
+        "camera"
+    };
+    let out = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&out, &"kind".into(), &kind.into());
+    let _ = js_sys::Reflect::set(&out, &"deviceId".into(), &device.into());
+    let _ = js_sys::Reflect::set(&out, &"label".into(), &track.label().into());
+    Some(out.into())
 }
 
 /// Sets `window.peerlensDemo[key]`, creating the object on first use.

@@ -1,7 +1,9 @@
 //! `cargo xtask demo`: builds the demo page and serves it, with the
-//! signaling WebSocket, from the reference server.
+//! signaling WebSocket, from the reference server; starts the media
+//! services its Echo, Playback and Relay pages use (Janus, ffmpeg and the
+//! relay, on 127.0.0.1) and tells the page where they are.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use crate::{
     cmd::{run as run_cmd, Result},
@@ -40,6 +42,7 @@ pub fn run(args: &[String]) -> Result<()> {
         .map_err(|_| format!("--port must be a port number, not {port:?}"))?;
     setup::run()?;
     build_www()?;
+    let services = start_services()?;
     let shown = if host == "0.0.0.0" {
         "127.0.0.1"
     } else {
@@ -48,10 +51,65 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("\n== starting the server; open http://{shown}:{port}/ (Ctrl-C stops)");
     // Ctrl-C reaches the whole foreground process group: the server shuts
     // down gracefully and this process exits with it.
-    run_cmd(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let served = run_cmd(
+        Command::new(cargo())
             .args(["run", "--quiet", "-p", "peerlens-server", "--"])
             .args(["--host", &host, "--port", &port, "--static-dir", "www/dist"])
             .current_dir(root()),
-    )
+    );
+    stop_services(services);
+    served
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Where the services binary writes where the services listen; the page
+/// fetches it.
+fn services_file() -> std::path::PathBuf {
+    root().join("www/dist/services.json")
+}
+
+/// Starts the media services (tests/e2e/src/bin/services.rs) and waits
+/// until they have written `www/dist/services.json`. Their standard input
+/// is a pipe: when this process ends, they end too.
+fn start_services() -> Result<std::process::Child> {
+    println!("\n== starting the media services: Janus, ffmpeg and the relay (127.0.0.1)");
+    let file = services_file();
+    let _ = std::fs::remove_file(&file);
+    let mut child = Command::new(cargo())
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "peerlens-e2e",
+            "--bin",
+            "services",
+            "--",
+        ])
+        .arg(&file)
+        .stdin(Stdio::piped())
+        .current_dir(root())
+        .spawn()
+        .map_err(|e| format!("cannot start the media services: {e}"))?;
+    // Building the binary the first time takes a while.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
+    while !file.is_file() {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("the media services exited early ({status})"));
+        }
+        if std::time::Instant::now() > deadline {
+            stop_services(child);
+            return Err("the media services did not start within 15 minutes".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    Ok(child)
+}
+
+fn stop_services(mut child: std::process::Child) {
+    drop(child.stdin.take());
+    let _ = child.wait();
+    let _ = std::fs::remove_file(services_file());
 }

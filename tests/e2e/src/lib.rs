@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod chaos;
+pub mod demo_page;
 mod external;
 mod janus;
 mod server;
@@ -16,7 +17,7 @@ pub use chaos::{ChaosServer, MALFORMED};
 pub use external::{cache_dir, ExternalServer};
 pub use janus::{free_udp_port, Janus, RtpFeed, MOUNTPOINT};
 pub use server::TestServer;
-pub use webdriver::{Browser, Chromedriver, LogEntry};
+pub use webdriver::{Browser, Chromedriver, LogEntry, Screenshot};
 
 use std::{
     path::PathBuf,

@@ -2,11 +2,12 @@
 //! end-to-end tests use, with a deadline on every request.
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
+use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::{free_port, wait_for};
@@ -122,6 +123,58 @@ fn post(url: &str, body: &Value) -> Result<Value, String> {
     }
 }
 
+/// A decoded screenshot: RGBA pixels.
+pub struct Screenshot {
+    pub width: u32,
+    pub height: u32,
+    pub rgba: Vec<u8>,
+}
+
+impl Screenshot {
+    fn decode(png_bytes: &[u8]) -> Self {
+        let mut decoder = png::Decoder::new(png_bytes);
+        decoder.set_transformations(png::Transformations::normalize_to_color8());
+        let mut reader = decoder.read_info().expect("a PNG screenshot");
+        let mut buffer = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buffer).expect("PNG pixels");
+        let channels = info.color_type.samples();
+        let rgba = buffer[..info.buffer_size()]
+            .chunks_exact(channels)
+            .flat_map(|p| match channels {
+                4 => [p[0], p[1], p[2], p[3]],
+                3 => [p[0], p[1], p[2], 255],
+                _ => [p[0], p[0], p[0], 255],
+            })
+            .collect();
+        Screenshot {
+            width: info.width,
+            height: info.height,
+            rgba,
+        }
+    }
+
+    /// How many distinct colours the pixels have: a blank or one-colour
+    /// page has one or two.
+    pub fn distinct_colours(&self) -> usize {
+        let mut seen = std::collections::HashSet::new();
+        for p in self.rgba.chunks_exact(4) {
+            seen.insert([p[0], p[1], p[2]]);
+        }
+        seen.len()
+    }
+
+    /// The standard deviation of the luma over the whole image.
+    pub fn luma_std(&self) -> f64 {
+        let luma: Vec<f64> = self
+            .rgba
+            .chunks_exact(4)
+            .map(|p| 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2]))
+            .collect();
+        let mean = luma.iter().sum::<f64>() / luma.len().max(1) as f64;
+        (luma.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / luma.len().max(1) as f64).sqrt()
+    }
+}
+
 /// One browser console message.
 #[derive(Debug, Clone)]
 pub struct LogEntry {
@@ -163,6 +216,61 @@ impl Browser {
         )
         .unwrap_or_else(|e| panic!("execute_async {script:?}: {e}"));
         response["value"].clone()
+    }
+
+    /// The WebDriver id of the first element matching `css`.
+    fn element(&self, css: &str) -> String {
+        let response = post(
+            &format!("{}/element", self.session),
+            &json!({ "using": "css selector", "value": css }),
+        )
+        .unwrap_or_else(|e| panic!("find {css:?}: {e}"));
+        response["value"]
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element id for {css:?}: {response}"))
+            .to_owned()
+    }
+
+    /// Clicks the element matching `css` as a user would: a real input
+    /// event, which counts as a user gesture.
+    pub fn click(&self, css: &str) {
+        let id = self.element(css);
+        post(&format!("{}/element/{id}/click", self.session), &json!({}))
+            .unwrap_or_else(|e| panic!("click {css:?}: {e}"));
+    }
+
+    /// Replaces the text of the input matching `css` by typing `text`.
+    pub fn type_into(&self, css: &str, text: &str) {
+        let id = self.element(css);
+        post(&format!("{}/element/{id}/clear", self.session), &json!({}))
+            .unwrap_or_else(|e| panic!("clear {css:?}: {e}"));
+        post(
+            &format!("{}/element/{id}/value", self.session),
+            &json!({ "text": text }),
+        )
+        .unwrap_or_else(|e| panic!("type into {css:?}: {e}"));
+    }
+
+    /// Saves a screenshot of the window to `path` (PNG) and returns it
+    /// decoded.
+    pub fn screenshot(&self, path: &Path) -> Screenshot {
+        let response = agent()
+            .get(&format!("{}/screenshot", self.session))
+            .call()
+            .unwrap_or_else(|e| panic!("take a screenshot: {e}"))
+            .into_json::<Value>()
+            .unwrap_or_else(|e| panic!("read the screenshot: {e}"));
+        let encoded = response["value"].as_str().expect("a base64 screenshot");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .expect("base64 PNG");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("create the screenshot folder");
+        }
+        std::fs::write(path, &bytes).expect("save the screenshot");
+        Screenshot::decode(&bytes)
     }
 
     /// Console messages logged since the last call (chromedriver's log

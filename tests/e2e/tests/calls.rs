@@ -6,92 +6,11 @@
 use std::time::{Duration, Instant};
 
 use peerlens_e2e::{
-    demo_dist, wait_for, Browser, ChaosServer, Chromedriver, ExternalServer, TestServer, MALFORMED,
+    demo_dist,
+    demo_page::{assert_frames_advance, logged_errors, text, tiles, wait_for_videos},
+    wait_for, Browser, ChaosServer, Chromedriver, ExternalServer, TestServer, MALFORMED,
 };
 use serde_json::Value;
-
-#[derive(Debug, Clone)]
-struct Tile {
-    peer: String,
-    width: u64,
-    frames: u64,
-    audio_bytes: f64,
-}
-
-fn tiles(browser: &Browser) -> Vec<Tile> {
-    let value = browser.execute(
-        "return [...document.querySelectorAll('#grid figure[data-peer]')].map(f => {
-            const v = f.querySelector('video');
-            return { peer: f.dataset.peer, width: v.videoWidth,
-                     frames: v.getVideoPlaybackQuality().totalVideoFrames,
-                     audio: Number(f.dataset.audioBytes || 0) };
-        });",
-    );
-    value
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|t| Tile {
-                    peer: t["peer"].as_str().unwrap_or_default().to_owned(),
-                    width: t["width"].as_u64().unwrap_or(0),
-                    frames: t["frames"].as_u64().unwrap_or(0),
-                    audio_bytes: t["audio"].as_f64().unwrap_or(0.0),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn text(browser: &Browser, selector: &str) -> String {
-    browser
-        .execute(&format!(
-            "const el = document.querySelector({selector:?}); return el ? el.textContent : '';"
-        ))
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// The names of the error events the page listed.
-fn logged_errors(browser: &Browser) -> Vec<String> {
-    browser
-        .execute("return [...document.querySelectorAll('#log li')].map(li => li.dataset.name + ' | ' + li.textContent);")
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-        .unwrap_or_default()
-}
-
-/// Waits until the page shows `count` remote tiles that play video.
-fn wait_for_videos(browser: &Browser, who: &str, count: usize, timeout: Duration) -> Vec<Tile> {
-    wait_for(
-        &format!("{who} to see {count} remote videos"),
-        timeout,
-        || {
-            let tiles = tiles(browser);
-            (tiles.len() == count && tiles.iter().all(|t| t.width > 0 && t.frames > 0))
-                .then_some(tiles)
-        },
-    )
-}
-
-/// Asserts that every remote tile keeps receiving frames.
-fn assert_frames_advance(browser: &Browser, who: &str) {
-    let before = tiles(browser);
-    wait_for(
-        &format!("{who}'s remote videos to advance"),
-        Duration::from_secs(10),
-        || {
-            let after = tiles(browser);
-            let advanced = before.iter().all(|b| {
-                after
-                    .iter()
-                    .any(|a| a.peer == b.peer && a.frames >= b.frames + 10)
-            });
-            advanced.then_some(())
-        },
-    );
-}
 
 #[test]
 fn a_room_of_three_on_the_reference_server_sees_and_hears_everyone_and_cleans_up() {

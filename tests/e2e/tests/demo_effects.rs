@@ -3,35 +3,9 @@
 
 use std::time::Duration;
 
-use peerlens_e2e::{cache_dir, demo_dist, wait_for, Browser, Chromedriver, TestServer};
-
-/// The colour the effects draw face boxes in.
-const BOX_COLOUR: [u8; 3] = [0, 230, 118];
-
-/// The most pixels within 40 of the box colour in any remote tile's frame,
-/// or -1 while no tile shows a frame.
-fn box_pixels(browser: &Browser) -> i64 {
-    browser
-        .execute(&format!(
-            "let best = -1;
-             for (const v of document.querySelectorAll('#grid figure[data-peer] video')) {{
-               if (!v.videoWidth) continue;
-               const c = document.createElement('canvas');
-               c.width = v.videoWidth; c.height = v.videoHeight;
-               const x = c.getContext('2d', {{ willReadFrequently: true }});
-               x.drawImage(v, 0, 0);
-               const d = x.getImageData(0, 0, c.width, c.height).data;
-               const [r, g, b] = {BOX_COLOUR:?};
-               let n = 0;
-               for (let i = 0; i < d.length; i += 4)
-                 if (Math.abs(d[i] - r) <= 40 && Math.abs(d[i + 1] - g) <= 40 && Math.abs(d[i + 2] - b) <= 40) n++;
-               best = Math.max(best, n);
-             }}
-             return best;"
-        ))
-        .as_i64()
-        .unwrap_or(-1)
-}
+use peerlens_e2e::{
+    cache_dir, demo_dist, demo_page::box_pixels, wait_for, Chromedriver, TestServer,
+};
 
 #[test]
 fn effects_picked_on_one_peer_show_in_the_other_peers_tile() {

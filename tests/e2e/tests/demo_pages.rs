@@ -1,0 +1,366 @@
+//! The demo as its users drive it: the join form, the effect picker, the
+//! camera picker, screen sharing and the pages beside the room (Echo,
+//! Playback, Relay), each against the real service on 127.0.0.1.
+//! Screenshots go to `target/e2e/` and are checked to show a page.
+
+use std::{path::PathBuf, time::Duration};
+
+use peerlens_e2e::{
+    cache_dir, demo_dist,
+    demo_page::{assert_frames_advance, box_pixels, text, tiles, wait_for_videos},
+    free_port, wait_for, Browser, Chromedriver, ExternalServer, Janus, RtpFeed, TestServer,
+    MOUNTPOINT,
+};
+
+/// Windows in the background keep full speed: Chromium otherwise slows a
+/// background page's canvas capture (the processed video) to about a frame
+/// a second.
+const UNTHROTTLED: [&str; 3] = [
+    "--disable-renderer-backgrounding",
+    "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows",
+];
+
+fn face_video_flag() -> String {
+    format!(
+        "--use-file-for-fake-video-capture={}",
+        cache_dir().join("fixtures/face-640x480.y4m").display()
+    )
+}
+
+fn with_face(driver: &Chromedriver) -> Browser {
+    let face = face_video_flag();
+    let flags: Vec<&str> = UNTHROTTLED.iter().copied().chain([face.as_str()]).collect();
+    driver.browser_with(&flags, &[])
+}
+
+fn screenshot_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| peerlens_e2e::root().join("target"))
+        .join("e2e")
+}
+
+/// Saves `browser`'s window as `target/e2e/NAME.png` and checks that it
+/// shows a page: many colours and contrast, not a blank or single-colour
+/// window.
+fn screenshot(browser: &Browser, name: &str) {
+    let path = screenshot_dir().join(format!("{name}.png"));
+    let shot = browser.screenshot(&path);
+    let (colours, contrast) = (shot.distinct_colours(), shot.luma_std());
+    assert!(
+        shot.width >= 300 && shot.height >= 200 && colours > 500 && contrast > 10.0,
+        "{} looks blank: {}x{}, {colours} colours, luma std {contrast:.1}",
+        path.display(),
+        shot.width,
+        shot.height
+    );
+}
+
+/// Waits until the effects have loaded their models on `browser`.
+fn models_loaded(browser: &Browser, who: &str) {
+    wait_for(
+        &format!("the models to load on {who}"),
+        Duration::from_secs(90),
+        || {
+            browser
+                .execute("return document.getElementById('effects').dataset.loaded || null;")
+                .as_str()
+                .map(str::to_owned)
+        },
+    );
+}
+
+fn status(browser: &Browser) -> String {
+    text(browser, "#status")
+}
+
+/// Waits until the page has its camera, and so its form's listener.
+fn camera_on(browser: &Browser, who: &str) {
+    wait_for(&format!("{who}'s camera"), Duration::from_secs(30), || {
+        status(browser).starts_with("Camera on").then_some(())
+    });
+}
+
+#[test]
+fn three_browsers_join_from_the_form_and_see_each_other_with_effects_on_one() {
+    let server = TestServer::start(Some(demo_dist()));
+    let driver = Chromedriver::start();
+    // Effects run on one peer only: three full pipelines need more than a
+    // 2-core machine has.
+    let browsers = [
+        with_face(&driver),
+        driver.browser_with(&UNTHROTTLED, &[]),
+        driver.browser_with(&UNTHROTTLED, &[]),
+    ];
+    for (i, browser) in browsers.iter().enumerate() {
+        let query = if i == 0 { "" } else { "?fx=0" };
+        browser.goto(&format!("{}/{query}", server.http_url()));
+        camera_on(browser, &format!("p{i}"));
+        browser.type_into("#room", "trio");
+        browser.type_into("#name", &format!("p{i}"));
+        browser.click("#join-button");
+    }
+    models_loaded(&browsers[0], "p0");
+    browsers[0].click("#fx-boxes");
+    for (i, browser) in browsers.iter().enumerate() {
+        wait_for_videos(browser, &format!("p{i}"), 2, Duration::from_secs(90));
+        assert_frames_advance(browser, &format!("p{i}"));
+        let names = browser.execute(
+            "return [...document.querySelectorAll('#grid figure[data-peer] figcaption')].map(c => c.textContent).sort();",
+        );
+        let expected: Vec<String> = (0..3)
+            .filter(|&j| j != i)
+            .map(|j| format!("p{j}"))
+            .collect();
+        assert_eq!(
+            names,
+            serde_json::json!(expected),
+            "p{i}'s tiles carry the names typed in"
+        );
+    }
+    for (i, browser) in browsers.iter().enumerate().skip(1) {
+        wait_for(
+            &format!("p0's face boxes in p{i}'s tile"),
+            Duration::from_secs(30),
+            || (box_pixels(browser) > 400).then_some(()),
+        );
+    }
+    for (i, browser) in browsers.iter().enumerate() {
+        screenshot(browser, &format!("room-of-three-p{i}"));
+    }
+    browsers[2].click("#leave");
+    for (i, browser) in browsers.iter().enumerate().take(2) {
+        wait_for(
+            &format!("p2's tile to leave p{i}'s page"),
+            Duration::from_secs(5),
+            || (tiles(browser).len() == 1).then_some(()),
+        );
+    }
+}
+
+#[test]
+fn the_camera_picker_and_screen_sharing_change_what_peers_get() {
+    let server = TestServer::start(Some(demo_dist()));
+    let driver = Chromedriver::start();
+    // Three fake cameras, and the fake screen Chromium's fake UI picks.
+    let sender = driver.browser_with(
+        &[
+            UNTHROTTLED[0],
+            UNTHROTTLED[1],
+            UNTHROTTLED[2],
+            "--use-fake-device-for-media-stream=device-count=3",
+        ],
+        &["--use-fake-device-for-media-stream"],
+    );
+    let viewer = driver.browser_with(&UNTHROTTLED, &[]);
+    sender.goto(&format!(
+        "{}/?room=pick&name=s&fx=0&autojoin=1",
+        server.http_url()
+    ));
+    viewer.goto(&format!(
+        "{}/?room=pick&name=v&fx=0&autojoin=1",
+        server.http_url()
+    ));
+    wait_for_videos(&viewer, "the viewer", 1, Duration::from_secs(60));
+    // Chromium's second fake camera is a depth camera (16-bit grey, which
+    // its encoder does not send); the third is an ordinary one.
+    let other = wait_for(
+        "three cameras in the picker",
+        Duration::from_secs(20),
+        || {
+            let other = sender.execute(
+                "const s = document.getElementById('camera-select');
+             const o = [...s.options];
+             return !s.disabled && o.length === 3
+               ? (o.find(o => o.textContent === 'fake_device_2') || {}).value || null : null;",
+            );
+            other.as_str().map(str::to_owned)
+        },
+    );
+    let sent = |browser: &Browser| {
+        browser
+            .execute("return window.peerlensDemo.sentVideo();")
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_ne!(
+        sent(&sender).get("deviceId").and_then(|d| d.as_str()),
+        Some(other.as_str()),
+        "the page starts on the first camera"
+    );
+    sender.execute(&format!(
+        "const s = document.getElementById('camera-select'); s.value = {other:?};
+         s.dispatchEvent(new Event('change')); return null;"
+    ));
+    wait_for(
+        "the other camera to be sent",
+        Duration::from_secs(20),
+        || {
+            (sent(&sender).get("deviceId").and_then(|d| d.as_str()) == Some(other.as_str()))
+                .then_some(())
+        },
+    );
+    assert_frames_advance(&viewer, "the viewer after the camera switch");
+
+    // Screen sharing: the button's click is the user gesture the browser
+    // asks for; the screen replaces the camera at the viewer.
+    let camera_width = tiles(&viewer)[0].width;
+    sender.click("#share-screen");
+    wait_for("the screen to be sent", Duration::from_secs(20), || {
+        (sent(&sender).get("kind").and_then(|k| k.as_str()) == Some("screen")).then_some(())
+    });
+    let screen_width = wait_for(
+        "the viewer to get the screen",
+        Duration::from_secs(20),
+        || {
+            let width = tiles(&viewer)[0].width;
+            (width != camera_width).then_some(width)
+        },
+    );
+    assert_frames_advance(&viewer, "the viewer during screen sharing");
+    sender.click("#share-screen");
+    wait_for("the camera to come back", Duration::from_secs(20), || {
+        (tiles(&viewer)[0].width == camera_width).then_some(())
+    });
+    assert_ne!(screen_width, camera_width);
+    assert_eq!(
+        sent(&sender).get("kind").and_then(|k| k.as_str()),
+        Some("camera")
+    );
+}
+
+#[test]
+fn the_echo_page_sends_the_processed_camera_through_janus() {
+    let janus = Janus::start();
+    let server = TestServer::start(Some(demo_dist()));
+    let driver = Chromedriver::start();
+    let browser = with_face(&driver);
+    browser.goto(&format!(
+        "{}/?page=echo&janus={}",
+        server.http_url(),
+        janus.ws_url()
+    ));
+    models_loaded(&browser, "the echo page");
+    browser.click("#fx-boxes");
+    wait_for_videos(&browser, "the echo page", 1, Duration::from_secs(60));
+    assert_frames_advance(&browser, "the echo");
+    wait_for("face boxes in the echo", Duration::from_secs(30), || {
+        (box_pixels(&browser) > 400).then_some(())
+    });
+    assert!(
+        status(&browser).starts_with("Echoing"),
+        "{}",
+        status(&browser)
+    );
+    screenshot(&browser, "echo");
+}
+
+#[test]
+fn the_playback_page_starts_and_stops_the_servers_video() {
+    let janus = Janus::start();
+    let _feed = RtpFeed::start(janus.rtp_port());
+    let server = TestServer::start(Some(demo_dist()));
+    let driver = Chromedriver::start();
+    let browser = driver.browser_with(&UNTHROTTLED, &[]);
+    browser.goto(&format!(
+        "{}/?page=playback&janus={}&mountpoint={MOUNTPOINT}",
+        server.http_url(),
+        janus.ws_url()
+    ));
+    let enabled = |id: &str| {
+        browser.execute(&format!(
+            "return !document.getElementById('{id}').disabled;"
+        )) == true
+    };
+    for round in 0..2 {
+        wait_for("Start to be enabled", Duration::from_secs(20), || {
+            enabled("play-start").then_some(())
+        });
+        browser.click("#play-start");
+        let playing = wait_for_videos(&browser, "the playback page", 1, Duration::from_secs(30));
+        assert_eq!(playing[0].width, 320, "the clip is 320x240");
+        assert_frames_advance(&browser, "the playback");
+        if round == 0 {
+            screenshot(&browser, "playback");
+        }
+        assert!(enabled("play-stop"));
+        browser.click("#play-stop");
+        wait_for("the playback tile to go", Duration::from_secs(10), || {
+            tiles(&browser).is_empty().then_some(())
+        });
+    }
+}
+
+#[test]
+fn the_media_pages_say_when_a_service_is_not_running() {
+    let server = TestServer::start(Some(demo_dist()));
+    let driver = Chromedriver::start();
+    let browser = driver.browser_with(&UNTHROTTLED, &[]);
+    // Nothing says where Janus is.
+    browser.goto(&format!("{}/?page=playback", server.http_url()));
+    wait_for(
+        "the playback page to say Janus is not running",
+        Duration::from_secs(20),
+        || status(&browser).contains("not running").then_some(()),
+    );
+    assert_eq!(
+        browser.execute("return document.getElementById('play-start').disabled;"),
+        true
+    );
+    // Janus is said to be somewhere nobody listens.
+    let nowhere = format!("ws://127.0.0.1:{}", free_port());
+    browser.goto(&format!("{}/?page=echo&janus={nowhere}", server.http_url()));
+    wait_for(
+        "the echo page to say Janus is not answering",
+        Duration::from_secs(30),
+        || status(&browser).contains("not answering").then_some(()),
+    );
+    browser.goto(&format!("{}/?page=relay&role=sender", server.http_url()));
+    camera_on(&browser, "the relay page");
+    browser.click("#join-button");
+    wait_for(
+        "the relay page to say the relay is not running",
+        Duration::from_secs(20),
+        || {
+            status(&browser)
+                .contains("relay server is not running")
+                .then_some(())
+        },
+    );
+}
+
+#[test]
+fn the_relay_pages_call_each_other() {
+    let relay = ExternalServer::relay();
+    let server = TestServer::start(Some(demo_dist()));
+    let driver = Chromedriver::start();
+    let pages: Vec<Browser> = ["sender", "receiver"]
+        .iter()
+        .map(|role| {
+            let browser = driver.browser_with(&UNTHROTTLED, &[]);
+            browser.goto(&format!(
+                "{}/?page=relay&role={role}&relay-url={}",
+                server.http_url(),
+                relay.ws_url()
+            ));
+            camera_on(&browser, role);
+            browser.click("#join-button");
+            browser
+        })
+        .collect();
+    for (page, role) in pages.iter().zip(["sender", "receiver"]) {
+        wait_for_videos(page, role, 1, Duration::from_secs(60));
+        assert_frames_advance(page, role);
+        wait_for(
+            &format!("the {role}'s status"),
+            Duration::from_secs(10),
+            || {
+                status(page)
+                    .contains(&format!("as the {role}"))
+                    .then_some(())
+            },
+        );
+    }
+}
