@@ -317,6 +317,20 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     wasm_clippy.args(["--", "-D", "warnings"]);
     tally.check("clippy (wasm32)", &mut wasm_clippy);
+    // The API docs, for both targets, with every rustdoc warning an error.
+    tally.check(
+        "cargo doc (native)",
+        cargo()
+            .args(["doc", "--no-deps", "--workspace"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    );
+    let mut wasm_doc = cargo();
+    wasm_doc.args(["doc", "--no-deps", "--target", "wasm32-unknown-unknown"]);
+    for krate in WASM_CRATES {
+        wasm_doc.args(["-p", krate]);
+    }
+    wasm_doc.env("RUSTDOCFLAGS", "-D warnings");
+    tally.check("cargo doc (wasm32)", &mut wasm_doc);
 
     tally.tests(
         "native tests",
