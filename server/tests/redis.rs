@@ -33,43 +33,74 @@ fn free_port() -> u16 {
         .unwrap()
 }
 
-async fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+/// Starts the command `make` builds for a fresh port and waits until it
+/// listens there. A process that exits first (another process may have
+/// taken the port between `free_port` and its bind) is started again on
+/// another port, twice at most; the panic then carries its stderr.
+async fn listening(what: &str, make: impl Fn(u16) -> Command) -> (Process, u16) {
+    let mut exits = Vec::new();
+    for _ in 0..3 {
+        let port = free_port();
+        let stderr = std::env::temp_dir().join(format!(
+            "peerlens-redis-test-{}-{port}.log",
+            std::process::id()
+        ));
+        let log = std::fs::File::create(&stderr).expect("a temporary log file");
+        let mut child = make(port)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {what}: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                let _ = std::fs::remove_file(&stderr);
+                return (Process(child), port);
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let text = std::fs::read_to_string(&stderr).unwrap_or_default();
+                exits.push(format!("port {port}: {status}: {text}"));
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let text = std::fs::read_to_string(&stderr).unwrap_or_default();
+                panic!("{what} did not listen on {port} within 30 s; its stderr: {text}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = std::fs::remove_file(&stderr);
     }
+    panic!("{what} exited before listening, three times: {exits:#?}");
 }
 
 async fn redis() -> (Process, u16) {
-    let port = free_port();
-    let child = Command::new("redis-server")
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server (cargo xtask setup installs it)");
-    wait_for_port(port).await;
-    (Process(child), port)
+    listening("redis-server (cargo xtask setup installs it)", |port| {
+        let mut command = Command::new("redis-server");
+        command
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"]);
+        command
+    })
+    .await
 }
 
 async fn node(redis_port: u16, room_cap: usize) -> (Process, Server) {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_peerlens-server"))
-        .args(["--port", &port.to_string(), "--static-dir", "/nonexistent"])
-        .args(["--room-cap", &room_cap.to_string()])
-        .args(["--redis", &format!("redis://127.0.0.1:{redis_port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the peerlens-server binary");
-    wait_for_port(port).await;
+    let (child, port) = listening("the peerlens-server binary", |port| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_peerlens-server"));
+        command
+            .args(["--port", &port.to_string(), "--static-dir", "/nonexistent"])
+            .args(["--room-cap", &room_cap.to_string()])
+            .args(["--redis", &format!("redis://127.0.0.1:{redis_port}")]);
+        command
+    })
+    .await;
     let (stop, _) = tokio::sync::oneshot::channel();
     (
-        Process(child),
+        child,
         Server {
             addr: format!("127.0.0.1:{port}").parse().unwrap(),
             _stop: stop,
