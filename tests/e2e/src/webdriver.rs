@@ -233,6 +233,20 @@ impl Browser {
             .to_owned()
     }
 
+    /// Emulates a phone's screen (`width` x `height` CSS pixels, touch-less),
+    /// through chromedriver's DevTools endpoint: headless windows cannot
+    /// be made narrower than 500 px.
+    pub fn emulate_screen(&self, width: u32, height: u32) {
+        post(
+            &format!("{}/goog/cdp/execute", self.session),
+            &json!({
+                "cmd": "Emulation.setDeviceMetricsOverride",
+                "params": { "width": width, "height": height, "deviceScaleFactor": 3, "mobile": true },
+            }),
+        )
+        .unwrap_or_else(|e| panic!("emulate a {width}x{height} screen: {e}"));
+    }
+
     /// Clicks the element matching `css` as a user would: a real input
     /// event, which counts as a user gesture.
     pub fn click(&self, css: &str) {

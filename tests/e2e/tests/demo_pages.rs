@@ -364,3 +364,40 @@ fn the_relay_pages_call_each_other() {
         );
     }
 }
+
+#[test]
+fn the_room_fits_a_phone_screen() {
+    let server = TestServer::start(Some(demo_dist()));
+    let driver = Chromedriver::start();
+    let phone = driver.browser_with(&[], &[]);
+    phone.emulate_screen(390, 844);
+    let other = driver.browser_with(&UNTHROTTLED, &[]);
+    for (browser, name) in [(&phone, "phone"), (&other, "other")] {
+        browser.goto(&format!(
+            "{}/?room=phone&name={name}&fx=0&autojoin=1",
+            server.http_url()
+        ));
+    }
+    wait_for_videos(&phone, "the phone", 1, Duration::from_secs(60));
+    let layout = phone.execute(
+        "const tiles = [...document.querySelectorAll('#grid figure')].map(f => f.getBoundingClientRect());
+         return { width: innerWidth, scroll: document.documentElement.scrollWidth,
+                  tiles: tiles.map(r => [Math.round(r.left), Math.round(r.right)]) };",
+    );
+    let width = layout["width"].as_f64().unwrap_or(0.0);
+    assert!(width <= 400.0, "the window is phone-sized: {layout}");
+    assert!(
+        layout["scroll"].as_f64().unwrap_or(f64::MAX) <= width,
+        "nothing scrolls sideways: {layout}"
+    );
+    let tiles = layout["tiles"].as_array().cloned().unwrap_or_default();
+    assert_eq!(tiles.len(), 2, "the local and the remote tile: {layout}");
+    for tile in &tiles {
+        let (left, right) = (
+            tile[0].as_f64().unwrap_or(-1.0),
+            tile[1].as_f64().unwrap_or(f64::MAX),
+        );
+        assert!(left >= 0.0 && right <= width, "a tile sticks out: {layout}");
+    }
+    screenshot(&phone, "room-on-a-phone");
+}
