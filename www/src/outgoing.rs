@@ -1,7 +1,11 @@
 //! What this page sends to the room: the camera's audio always, and as
 //! video the shared screen while there is one, else the processed camera
-//! while an effect is on, else the camera itself. Every change is a track
-//! swap (`replace_track`), never a renegotiation.
+//! while an effect is on and the page is visible, else the camera itself.
+//! Every change is a track swap (`replace_track`), never a renegotiation.
+//!
+//! While the page is hidden (another tab in front), Chromium captures a
+//! canvas at about one frame a second, so the peers would get a slide
+//! show; they get the camera unprocessed until the page is shown again.
 //!
 //! The camera picker and the screen-share button live here, since both
 //! change the video that is sent.
@@ -26,6 +30,8 @@ pub struct Outgoing {
     processed: Option<MediaStream>,
     effects_on: bool,
     screen: Option<MediaStreamTrack>,
+    /// Whether the page is hidden (`document.hidden`).
+    hidden: bool,
     room: Weak<Room>,
     /// Listeners that live as long as the page sends.
     listeners: Vec<Closure<dyn FnMut(web_sys::Event)>>,
@@ -54,6 +60,7 @@ impl Outgoing {
             panel,
             processed,
             screen: None,
+            hidden: page.document.hidden(),
             room: Rc::downgrade(room),
             listeners: Vec::new(),
         }));
@@ -86,7 +93,30 @@ impl Outgoing {
             let _ =
                 button.add_event_listener_with_callback("click", on_share.as_ref().unchecked_ref());
         }
-        outgoing.borrow_mut().listeners.extend([on_pick, on_share]);
+        let weak = Rc::downgrade(&outgoing);
+        let on_visibility = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+            let Some(outgoing) = weak.upgrade() else {
+                return;
+            };
+            let changes = {
+                let mut o = outgoing.borrow_mut();
+                let hidden = o.page.document.hidden();
+                let before = o.current().0.map(|t| t.id());
+                o.hidden = hidden;
+                o.current().0.map(|t| t.id()) != before
+            };
+            if changes {
+                wasm_bindgen_futures::spawn_local(send(outgoing));
+            }
+        });
+        let _ = page.document.add_event_listener_with_callback(
+            "visibilitychange",
+            on_visibility.as_ref().unchecked_ref(),
+        );
+        outgoing
+            .borrow_mut()
+            .listeners
+            .extend([on_pick, on_share, on_visibility]);
         wasm_bindgen_futures::spawn_local(list_cameras(page.clone(), Rc::clone(&outgoing)));
         if outgoing.borrow().effects_on {
             wasm_bindgen_futures::spawn_local(send(Rc::clone(&outgoing)));
@@ -101,8 +131,8 @@ impl Outgoing {
                 .unwrap_or_else(|_| Clone::clone(&self.camera));
             return (Some(screen.clone()), preview);
         }
-        let source = match (&self.processed, self.effects_on) {
-            (Some(processed), true) => processed,
+        let source = match (&self.processed, self.effects_on, self.hidden) {
+            (Some(processed), true, false) => processed,
             _ => &self.camera,
         };
         (first_video(source), Clone::clone(source))

@@ -247,6 +247,37 @@ impl Browser {
         .unwrap_or_else(|e| panic!("emulate a {width}x{height} screen: {e}"));
     }
 
+    /// Opens a new tab in front of the current one (which becomes hidden)
+    /// and switches to it; returns the handle of the tab that was current.
+    pub fn open_tab_in_front(&self) -> String {
+        let current = agent()
+            .get(&format!("{}/window", self.session))
+            .call()
+            .ok()
+            .and_then(|r| r.into_json::<Value>().ok())
+            .and_then(|v| v["value"].as_str().map(str::to_owned))
+            .expect("the current window handle");
+        let opened = post(
+            &format!("{}/window/new", self.session),
+            &json!({ "type": "tab" }),
+        )
+        .unwrap_or_else(|e| panic!("open a tab: {e}"));
+        let handle = opened["value"]["handle"]
+            .as_str()
+            .expect("the new tab's handle");
+        self.switch_to(handle);
+        current
+    }
+
+    /// Brings the tab or window `handle` to the front and drives it.
+    pub fn switch_to(&self, handle: &str) {
+        post(
+            &format!("{}/window", self.session),
+            &json!({ "handle": handle }),
+        )
+        .unwrap_or_else(|e| panic!("switch to {handle}: {e}"));
+    }
+
     /// Clicks the element matching `css` as a user would: a real input
     /// event, which counts as a user gesture.
     pub fn click(&self, css: &str) {

@@ -401,3 +401,43 @@ fn the_room_fits_a_phone_screen() {
     }
     screenshot(&phone, "room-on-a-phone");
 }
+
+#[test]
+fn a_hidden_page_sends_its_camera_instead_of_a_throttled_canvas() {
+    let server = TestServer::start(Some(demo_dist()));
+    let driver = Chromedriver::start();
+    // The sender runs as users' browsers do, with background throttling.
+    let face = face_video_flag();
+    let sender = driver.browser_with(&[face.as_str()], &[]);
+    let viewer = driver.browser_with(&UNTHROTTLED, &[]);
+    sender.goto(&format!(
+        "{}/?room=hidden&name=s&autojoin=1",
+        server.http_url()
+    ));
+    viewer.goto(&format!(
+        "{}/?room=hidden&name=v&fx=0&autojoin=1",
+        server.http_url()
+    ));
+    models_loaded(&sender, "the sender");
+    sender.click("#fx-boxes");
+    wait_for_videos(&viewer, "the viewer", 1, Duration::from_secs(60));
+    wait_for("boxes at the viewer", Duration::from_secs(30), || {
+        (box_pixels(&viewer) > 400).then_some(())
+    });
+
+    // Another tab in front: the page is hidden, and its peers get the
+    // camera at full rate instead of a canvas captured once a second.
+    let room_tab = sender.open_tab_in_front();
+    wait_for(
+        "the unprocessed camera at the viewer",
+        Duration::from_secs(20),
+        || (box_pixels(&viewer) < 20).then_some(()),
+    );
+    assert_frames_advance(&viewer, "the viewer while the sender's page is hidden");
+
+    sender.switch_to(&room_tab);
+    wait_for("boxes at the viewer again", Duration::from_secs(20), || {
+        (box_pixels(&viewer) > 400).then_some(())
+    });
+    assert_frames_advance(&viewer, "the viewer once the sender's page is back");
+}
