@@ -334,20 +334,14 @@ async fn run() {
     if let Some(form) = page.element::<web_sys::HtmlElement>("join") {
         let _ = form.set_attribute("hidden", "");
     }
-    // Effects run on the camera before anyone sees it; `fx=0` turns them
-    // off (the room then publishes the camera as it is).
-    let mut effects = None;
-    // A 1:1 relay call sends the camera as it is.
+    // Effects start once the room is joined; `fx=0` leaves them out, and
+    // a 1:1 relay call sends the camera as it is.
     let call_only = kind == "relay" || page.param("codec").as_deref() == Some("relay");
-    if let (Some(camera), false) = (
-        &camera,
-        call_only || page.param("fx").as_deref() == Some("0"),
-    ) {
-        effects = effects_panel::EffectsPanel::start(&page, camera.stream())
-            .await
-            .map(|(panel, processed)| (Rc::new(panel), processed));
-    } else if let Some(panel) = page.element::<web_sys::HtmlElement>("effects") {
-        let _ = panel.set_attribute("hidden", "");
+    let effects = camera.is_some() && !call_only && page.param("fx").as_deref() != Some("0");
+    if !effects {
+        if let Some(panel) = page.element::<web_sys::HtmlElement>("effects") {
+            let _ = panel.set_attribute("hidden", "");
+        }
     }
     // `Clone::clone`, not web-sys's `MediaStream::clone` (the JS method,
     // which copies every track, so muting the camera would not reach peers).
@@ -386,9 +380,6 @@ async fn run() {
         tiles: BTreeMap::new(),
     }));
     if signaling.has_rooms() {
-        let effects = effects
-            .as_ref()
-            .map(|(panel, processed)| (Rc::clone(panel), Clone::clone(processed)));
         run_room(
             &page,
             signaling,
@@ -411,7 +402,7 @@ async fn run_room(
     signaling: Signaling,
     signaling_events: mpsc::UnboundedReceiver<peerlens::SignalingEvent>,
     stream: Option<MediaStream>,
-    effects: Option<(Rc<effects_panel::EffectsPanel>, MediaStream)>,
+    effects: bool,
     tiles: Rc<RefCell<Tiles>>,
     started: f64,
 ) {
@@ -444,7 +435,10 @@ async fn run_room(
     // What is sent: the camera, the processed camera or the screen.
     let _outgoing = stream
         .as_ref()
-        .map(|camera| outgoing::Outgoing::install(page, Clone::clone(camera), effects, &room));
+        .map(|camera| outgoing::Outgoing::install(page, Clone::clone(camera), &room));
+    if let (Some(outgoing), true) = (&_outgoing, effects) {
+        outgoing::Outgoing::start_effects(outgoing);
+    }
     wasm_bindgen_futures::spawn_local(poll_stats(Rc::downgrade(&room), Rc::clone(&tiles)));
     let _hooks = expose_room(&room);
     while let Some(event) = events.next().await {

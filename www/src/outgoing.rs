@@ -44,35 +44,20 @@ fn first_video(stream: &MediaStream) -> Option<MediaStreamTrack> {
 }
 
 impl Outgoing {
-    /// Wires the camera picker and the screen-share button. `effects` is
-    /// the effects panel with its processed stream, when effects run.
-    pub fn install(
-        page: &Page,
-        camera: MediaStream,
-        effects: Option<(Rc<EffectsPanel>, MediaStream)>,
-        room: &Rc<Room>,
-    ) -> Shared {
-        let (panel, processed) = effects.unzip();
+    /// Wires the camera picker and the screen-share button; the camera is
+    /// sent until [`Outgoing::start_effects`] has the effects running.
+    pub fn install(page: &Page, camera: MediaStream, room: &Rc<Room>) -> Shared {
         let outgoing = Rc::new(RefCell::new(Outgoing {
             page: page.clone(),
             camera,
-            effects_on: panel.is_some() && EffectsPanel::any_on(page),
-            panel,
-            processed,
+            effects_on: false,
+            panel: None,
+            processed: None,
             screen: None,
             hidden: page.document.hidden(),
             room: Rc::downgrade(room),
             listeners: Vec::new(),
         }));
-        if let Some(panel) = outgoing.borrow().panel.as_ref() {
-            let weak = Rc::downgrade(&outgoing);
-            panel.on_switch(move |on| {
-                if let Some(outgoing) = weak.upgrade() {
-                    outgoing.borrow_mut().effects_on = on;
-                    wasm_bindgen_futures::spawn_local(send(outgoing));
-                }
-            });
-        }
         let weak = Rc::downgrade(&outgoing);
         let on_pick = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
             if let Some(outgoing) = weak.upgrade() {
@@ -118,10 +103,43 @@ impl Outgoing {
             .listeners
             .extend([on_pick, on_share, on_visibility]);
         wasm_bindgen_futures::spawn_local(list_cameras(page.clone(), Rc::clone(&outgoing)));
-        if outgoing.borrow().effects_on {
-            wasm_bindgen_futures::spawn_local(send(Rc::clone(&outgoing)));
-        }
         outgoing
+    }
+
+    /// Starts the effects on the camera, in the background: joining does
+    /// not wait for the worker and the models. Once they run, the picker
+    /// decides whether peers get the processed video.
+    pub fn start_effects(outgoing: &Shared) {
+        let weak = Rc::downgrade(outgoing);
+        let (page, camera) = {
+            let o = outgoing.borrow();
+            (o.page.clone(), Clone::clone(&o.camera))
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            let Some((panel, processed)) = EffectsPanel::start(&page, &camera).await else {
+                return;
+            };
+            let Some(outgoing) = weak.upgrade() else {
+                return;
+            };
+            let weak = Rc::downgrade(&outgoing);
+            panel.on_switch(move |on| {
+                if let Some(outgoing) = weak.upgrade() {
+                    outgoing.borrow_mut().effects_on = on;
+                    wasm_bindgen_futures::spawn_local(send(outgoing));
+                }
+            });
+            let on = {
+                let mut o = outgoing.borrow_mut();
+                o.panel = Some(Rc::new(panel));
+                o.processed = Some(processed);
+                o.effects_on = EffectsPanel::any_on(&page);
+                o.effects_on
+            };
+            if on {
+                send(outgoing).await;
+            }
+        });
     }
 
     /// The video to send now, and the stream the local preview shows.

@@ -54,6 +54,19 @@ fn copy(from: &Path, to: &Path) -> Result<()> {
         .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))
 }
 
+/// Copies the file or folder `from` to `to`, folders with everything in
+/// them.
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    if !from.is_dir() {
+        return copy(from, to);
+    }
+    for entry in fs::read_dir(from).map_err(|e| format!("cannot read {}: {e}", from.display()))? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+    }
+    Ok(())
+}
+
 /// Size of `path` compressed with `gzip -9`.
 fn gzipped_size(path: &Path) -> Result<usize> {
     let output = Command::new("gzip")
@@ -172,11 +185,8 @@ fn rtc() -> Result<()> {
     if dir.exists() {
         fs::remove_dir_all(&dir).map_err(|e| format!("cannot clear {}: {e}", dir.display()))?;
     }
-    let dist = root().join("www/dist");
-    for entry in fs::read_dir(&dist).map_err(|e| format!("cannot read {}: {e}", dist.display()))? {
-        let entry = entry.map_err(|e| e.to_string())?;
-        copy(&entry.path(), &dir.join(entry.file_name()))?;
-    }
+    // The demo with its models (the effects load them as it starts).
+    copy_tree(&root().join("www/dist"), &dir)?;
     copy(
         &root().join("xtask/bench/rtc/baseline.html"),
         &dir.join("baseline.html"),

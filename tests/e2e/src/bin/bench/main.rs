@@ -180,25 +180,43 @@ fn page_number(browser: &peerlens_e2e::Browser, expr: &str, what: &str) -> f64 {
     })
 }
 
+/// The pages `bench rtc` times.
+#[derive(Clone, Copy)]
+enum JoinPage {
+    /// The raw-JS page.
+    Baseline,
+    /// The demo with its effects left out (`fx=0`): the call alone, like
+    /// the baseline.
+    Call,
+    /// The demo as it opens by default: the effects' worker and models
+    /// start on both pages while the call is set up.
+    WithEffects,
+}
+
 /// One join: `host` is in the room already, `guest` joins; returns the
 /// guest's join-to-first-remote-frame time in ms.
 fn join_round(
     host: &peerlens_e2e::Browser,
     guest: &peerlens_e2e::Browser,
     base: &str,
-    peerlens: bool,
+    page: JoinPage,
     round: usize,
 ) -> f64 {
-    let room = format!("{}-{round}", if peerlens { "pl" } else { "js" });
-    if peerlens {
-        host.goto(&format!("{base}/?room={room}&name=host&autojoin=1"));
+    let (prefix, fx) = match page {
+        JoinPage::Baseline => ("js", ""),
+        JoinPage::Call => ("pl", "&fx=0"),
+        JoinPage::WithEffects => ("fx", ""),
+    };
+    let room = format!("{prefix}-{round}");
+    if !matches!(page, JoinPage::Baseline) {
+        host.goto(&format!("{base}/?room={room}&name=host&autojoin=1{fx}"));
         wait_for("the host to join", Duration::from_secs(60), || {
             host.execute("return document.getElementById('status').textContent")
                 .as_str()
                 .is_some_and(|s| s.starts_with("Joined as"))
                 .then_some(())
         });
-        guest.goto(&format!("{base}/?room={room}&name=guest&autojoin=1"));
+        guest.goto(&format!("{base}/?room={room}&name=guest&autojoin=1{fx}"));
         page_number(
             guest,
             "window.peerlensDemo.firstFrameMs",
@@ -228,15 +246,24 @@ fn rtc(dir: PathBuf) {
     let guest = driver.browser();
     let mut baseline = Vec::new();
     let mut ours = Vec::new();
+    let mut with_effects = Vec::new();
     let mut restarts = Vec::new();
     // A warm-up round of each, not counted: the first page load compiles
     // the wasm and warms the camera.
-    join_round(&host, &guest, &base, false, 100);
-    join_round(&host, &guest, &base, true, 100);
+    for page in [JoinPage::Baseline, JoinPage::Call, JoinPage::WithEffects] {
+        join_round(&host, &guest, &base, page, 100);
+    }
     for round in 0..RTC_ROUNDS {
-        // Interleaved, so drift in machine load hits both alike.
-        baseline.push(join_round(&host, &guest, &base, false, round));
-        ours.push(join_round(&host, &guest, &base, true, round));
+        // Interleaved, so drift in machine load hits all alike.
+        baseline.push(join_round(&host, &guest, &base, JoinPage::Baseline, round));
+        with_effects.push(join_round(
+            &host,
+            &guest,
+            &base,
+            JoinPage::WithEffects,
+            round,
+        ));
+        ours.push(join_round(&host, &guest, &base, JoinPage::Call, round));
         let restart: Value = guest.execute_async(
             "const done = arguments[arguments.length - 1];
              window.peerlensDemo.restartIce().then(ms => done(ms), e => done('error: ' + e));",
@@ -246,9 +273,10 @@ fn rtc(dir: PathBuf) {
             None => panic!("ICE restart failed: {restart}"),
         }
     }
-    let (b, o, r) = (
+    let (b, o, e, r) = (
         median(baseline.clone()),
         median(ours.clone()),
+        median(with_effects.clone()),
         median(restarts.clone()),
     );
     let list = |v: &[f64]| {
@@ -266,9 +294,17 @@ fn rtc(dir: PathBuf) {
         "| join → first remote frame, median ms | {b:.0} | {o:.0} | {:.2}x | ≤ 1.2x |",
         o / b
     );
+    println!(
+        "| the same, with the demo's effects starting meanwhile | {b:.0} | {e:.0} | {:.2}x | – |",
+        e / b
+    );
     println!("| ICE restart → first frame after it, median ms | – | {r:.0} | – | ≤ 2000 ms |");
     println!();
     println!("rounds, baseline join ms: {}", list(&baseline));
     println!("rounds, peerlens join ms: {}", list(&ours));
+    println!(
+        "rounds, peerlens with effects join ms: {}",
+        list(&with_effects)
+    );
     println!("rounds, peerlens ICE restart ms: {}", list(&restarts));
 }
