@@ -29,6 +29,24 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Chromium flags that keep a window at full speed while it is in the
+/// background: otherwise Chromium slows a background page's canvas
+/// capture (a processed video) to about a frame a second.
+pub const UNTHROTTLED: [&str; 3] = [
+    "--disable-renderer-backgrounding",
+    "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows",
+];
+
+/// The Chromium flag that makes the fake camera play the face video
+/// `cargo xtask setup` makes from the astronaut photo.
+pub fn face_video_flag() -> String {
+    format!(
+        "--use-file-for-fake-video-capture={}",
+        cache_dir().join("fixtures/face-640x480.y4m").display()
+    )
+}
+
 /// Polls `check` every 100 ms until it returns `Some`, for at most
 /// `timeout`; panics with `what` on timeout.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {

@@ -4,24 +4,17 @@
 use std::time::Duration;
 
 use peerlens_e2e::{
-    cache_dir, demo_dist, demo_page::box_pixels, wait_for, Chromedriver, TestServer,
+    demo_dist, demo_page::box_pixels, face_video_flag, wait_for, Chromedriver, TestServer,
+    UNTHROTTLED,
 };
 
 #[test]
 fn effects_picked_on_one_peer_show_in_the_other_peers_tile() {
     let server = TestServer::start(Some(demo_dist()));
     let driver = Chromedriver::start();
-    let face = format!(
-        "--use-file-for-fake-video-capture={}",
-        cache_dir().join("fixtures/face-640x480.y4m").display()
-    );
-    // Both windows stay un-throttled: Chromium slows a background page's
-    // canvas capture (the processed video) to about a frame a second.
-    let flags = [
-        "--disable-renderer-backgrounding",
-        "--disable-background-timer-throttling",
-        "--disable-backgrounding-occluded-windows",
-    ];
+    let face = face_video_flag();
+    // Both windows stay un-throttled (the processed video is a canvas).
+    let flags = UNTHROTTLED;
     let with_face: Vec<&str> = flags.iter().copied().chain([face.as_str()]).collect();
     let sender = driver.browser_with(&with_face, &[]);
     let viewer = driver.browser_with(&flags, &[]);

@@ -6,27 +6,11 @@
 use std::{path::PathBuf, time::Duration};
 
 use peerlens_e2e::{
-    cache_dir, demo_dist,
+    demo_dist,
     demo_page::{assert_frames_advance, box_pixels, text, tiles, wait_for_videos},
-    free_port, wait_for, Browser, Chromedriver, ExternalServer, Janus, RtpFeed, TestServer,
-    MOUNTPOINT,
+    face_video_flag, free_port, wait_for, Browser, Chromedriver, ExternalServer, Janus, RtpFeed,
+    TestServer, MOUNTPOINT, UNTHROTTLED,
 };
-
-/// Windows in the background keep full speed: Chromium otherwise slows a
-/// background page's canvas capture (the processed video) to about a frame
-/// a second.
-const UNTHROTTLED: [&str; 3] = [
-    "--disable-renderer-backgrounding",
-    "--disable-background-timer-throttling",
-    "--disable-backgrounding-occluded-windows",
-];
-
-fn face_video_flag() -> String {
-    format!(
-        "--use-file-for-fake-video-capture={}",
-        cache_dir().join("fixtures/face-640x480.y4m").display()
-    )
-}
 
 fn with_face(driver: &Chromedriver) -> Browser {
     let face = face_video_flag();
@@ -146,11 +130,10 @@ fn the_camera_picker_and_screen_sharing_change_what_peers_get() {
     // Three fake cameras, and the fake screen Chromium's fake UI picks.
     let sender = driver.browser_with(
         &[
-            UNTHROTTLED[0],
-            UNTHROTTLED[1],
-            UNTHROTTLED[2],
-            "--use-fake-device-for-media-stream=device-count=3",
-        ],
+            &UNTHROTTLED[..],
+            &["--use-fake-device-for-media-stream=device-count=3"],
+        ]
+        .concat(),
         &["--use-fake-device-for-media-stream"],
     );
     let viewer = driver.browser_with(&UNTHROTTLED, &[]);

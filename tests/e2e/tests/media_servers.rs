@@ -9,20 +9,13 @@
 use std::time::Duration;
 
 use peerlens_e2e::{
-    cache_dir, test_site, wait_for, Browser, Chromedriver, ExternalServer, Janus, RtpFeed,
+    face_video_flag, test_site, wait_for, Browser, Chromedriver, ExternalServer, Janus, RtpFeed,
     TestServer, MOUNTPOINT,
 };
 use serde_json::Value;
 
 /// The colour the effects draw face boxes in.
 const BOX_COLOUR: [u8; 3] = [0, 230, 118];
-
-fn face_video() -> String {
-    cache_dir()
-        .join("fixtures/face-640x480.y4m")
-        .display()
-        .to_string()
-}
 
 /// Chromium for these tests: host candidates as plain addresses. Without
 /// camera permission (the playback pages never ask for it) Chromium hides
@@ -129,7 +122,7 @@ fn janus_echotest_returns_the_face_boxes_drawn_before_publishing() {
     let janus = Janus::start();
     let site = TestServer::start(Some(test_site()));
     let driver = Chromedriver::start();
-    let camera = format!("--use-file-for-fake-video-capture={}", face_video());
+    let camera = face_video_flag();
     let browser = browser(&driver, &[&camera]);
     open_page(&browser, &site);
     run_ok(&browser, &format!("t.echo({:?}, true)", janus.ws_url()));

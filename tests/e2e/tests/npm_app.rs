@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use peerlens_e2e::{npm_app, wait_for, Browser, Chromedriver, TestServer};
+use peerlens_e2e::{npm_app, wait_for, Browser, Chromedriver, TestServer, UNTHROTTLED};
 use serde_json::Value;
 
 fn app(browser: &Browser) -> Value {
@@ -49,15 +49,13 @@ fn remote_video_advances(browser: &Browser, who: &str) {
 fn the_vite_app_runs_the_package_camera_effects_and_a_room_of_two() {
     let server = TestServer::start(Some(npm_app()));
     let driver = Chromedriver::start();
-    // Two windows, one of them in the background: without the first three
-    // flags Chromium throttles the background page's canvas capture (the
-    // processed stream) to about a frame a second.
-    let flags = [
-        "--disable-renderer-backgrounding",
-        "--disable-background-timer-throttling",
-        "--disable-backgrounding-occluded-windows",
-        "--js-flags=--expose-gc",
-    ];
+    // Two windows, one of them in the background, both at full speed
+    // (the processed stream is a canvas), with `gc()` exposed.
+    let flags: Vec<&str> = UNTHROTTLED
+        .iter()
+        .copied()
+        .chain(["--js-flags=--expose-gc"])
+        .collect();
     let browsers: Vec<Browser> = (0..2).map(|_| driver.browser_with(&flags, &[])).collect();
     // One after the other: the second starts once the first has joined, so
     // the two do not compile the wasm and load the models at the same time
