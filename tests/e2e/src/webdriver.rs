@@ -2,6 +2,7 @@
 //! end-to-end tests use, with a deadline on every request.
 
 use std::{
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::Duration,
@@ -25,6 +26,9 @@ impl Chromedriver {
         let child = Command::new("/usr/bin/chromedriver")
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
+            // A process group of its own, which the browsers it starts
+            // join: dropping the driver ends them all.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -101,6 +105,13 @@ impl Chromedriver {
 
 impl Drop for Chromedriver {
     fn drop(&mut self) {
+        // The whole group: a browser whose session did not end cleanly
+        // (chromedriver's quit can fail on a busy page) would otherwise
+        // outlive the test, keep its camera and WebRTC running, and slow
+        // every later test and benchmark.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
