@@ -292,8 +292,12 @@ fn native_tract_outputs_are_the_committed_ones() {
                 .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
                 .fold(0.0f32, f32::max);
             assert_eq!(values.len(), committed.len(), "{file}");
+            // Not zero: tract picks other x86 kernels on AVX2 and AVX-512
+            // hosts (FMA or not, other tile sizes), which sum in another
+            // order; 1.06e-5 was seen between an AVX-512 Xeon and an AVX2
+            // EPYC. A real change of the graph or its kernels moves more.
             assert!(
-                worst <= 1e-5,
+                worst <= 1e-4,
                 "{file}: tract's native output moved by {worst}; re-bless if intended"
             );
         }
