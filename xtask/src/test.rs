@@ -26,6 +26,7 @@ pub const FACE_VIDEO: &str = "effects_live::face_video";
 const WASM_CRATES: &[&str] = &[
     "peerlens",
     "peerlens-vision",
+    "peerlens-kernels",
     "peerlens-protocol",
     "peerlens-demo",
 ];
@@ -342,6 +343,19 @@ pub fn run(args: &[String]) -> Result<()> {
             "peerlens-demo",
             "--exclude",
             "peerlens-e2e",
+        ]),
+    );
+
+    // The kernels against their scalar references, in wasm, in node: the
+    // target's runner is wasm-bindgen-test-runner (.cargo/config.toml).
+    tally.tests(
+        "kernel tests (wasm32, node)",
+        cargo().args([
+            "test",
+            "-p",
+            "peerlens-kernels",
+            "--target",
+            "wasm32-unknown-unknown",
         ]),
     );
 

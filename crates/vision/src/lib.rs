@@ -33,6 +33,9 @@ mod network;
 pub mod raw;
 mod segmenter;
 
+/// The wasm kernels tract runs the models with (see `peerlens-kernels`).
+pub use peerlens_kernels as kernels;
+
 pub use detector::{FaceDetection, FaceDetector};
 pub use effects::{
     BackgroundEffect, EffectModels, EffectOptions, EffectsPipeline, FrameReport, StageTimes,

@@ -42,6 +42,9 @@ impl Network {
                 reason: "no model bytes".into(),
             });
         }
+        // Our kernels must be linked in before tract first asks which
+        // kernels exist.
+        peerlens_kernels::register();
         let model = tract_onnx::onnx()
             .model_for_read(&mut &*bytes)
             .map_err(bad("not a valid ONNX model"))?
@@ -113,6 +116,73 @@ impl Network {
             values,
             order: &self.order,
         })
+    }
+}
+
+impl Network {
+    /// The matrix products of the optimized graph, with the kernel tract
+    /// picked for each.
+    pub fn matmuls(&self) -> Vec<crate::raw::MatMul> {
+        use tract_onnx::tract_core::ops::matmul::optimized::OptMatMul;
+        let model = self.state.plan().model();
+        model
+            .nodes()
+            .iter()
+            .filter_map(|node| {
+                let op = node.op_as::<OptMatMul>()?;
+                let dim = |d: &TDim| {
+                    d.as_i64()
+                        .and_then(|v| usize::try_from(v).ok())
+                        .unwrap_or(0)
+                };
+                Some(crate::raw::MatMul {
+                    node: node.name.clone(),
+                    kernel: op
+                        .mmm
+                        .first()
+                        .map(|k| k.name().to_string())
+                        .unwrap_or_default(),
+                    m: dim(op.m()),
+                    k: op.guess_k().as_ref().map(dim).unwrap_or(0),
+                    n: dim(op.n()),
+                })
+            })
+            .collect()
+    }
+
+    /// Runs the model on the current input, timing every node with `now`
+    /// (milliseconds), and returns the time per kind of op, slowest first.
+    pub fn profile(
+        &mut self,
+        name: &'static str,
+        now: &mut dyn FnMut() -> f64,
+    ) -> Result<Vec<crate::raw::OpTime>, VisionError> {
+        use tract_onnx::tract_core::plan::eval;
+        let mut times: Vec<crate::raw::OpTime> = Vec::new();
+        self.state
+            .run_plan_with_eval(
+                tvec!(TValue::from_const(Arc::clone(&self.input))),
+                |session, state, node, inputs| {
+                    let start = now();
+                    let outputs = eval(session, state, node, inputs);
+                    let ms = now() - start;
+                    let op = node.op().name().to_string();
+                    match times.iter_mut().find(|t| t.op == op) {
+                        Some(t) => {
+                            t.nodes += 1;
+                            t.ms += ms;
+                        }
+                        None => times.push(crate::raw::OpTime { op, nodes: 1, ms }),
+                    }
+                    outputs
+                },
+            )
+            .map_err(|e| VisionError::Inference {
+                model: name,
+                reason: format!("{e:#}"),
+            })?;
+        times.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+        Ok(times)
     }
 }
 
