@@ -26,6 +26,8 @@ mod effects;
 mod effects_live;
 #[path = "browser/rtc.rs"]
 mod rtc;
+#[path = "browser/vision.rs"]
+mod vision;
 
 fn is_chromium() -> bool {
     web_sys::window()

@@ -22,7 +22,8 @@ use web_sys::{HtmlVideoElement, MediaStream, MediaStreamTrackState};
 use super::effects::{blob_url, DETECTOR, MESH};
 use super::{is_chromium, pixels, sleep, video_element};
 
-const LANDSCAPE: &[u8] = include_bytes!("../../models/selfie_segmentation_landscape.onnx");
+pub(crate) const LANDSCAPE: &[u8] =
+    include_bytes!("../../models/selfie_segmentation_landscape.onnx");
 const FACE_JSON: &str = include_str!("../../crates/vision/tests/fixtures/decoded/astronaut.json");
 /// The reference mask of astronaut.png, 512x512, 0-255.
 const FACE_MASK: &[u8] =
