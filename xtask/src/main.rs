@@ -35,6 +35,9 @@ commands:
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The test harness and the benchmarks find the checkout through this
+    // (see `peerlens_e2e::root`).
+    std::env::set_var("PEERLENS_ROOT", root());
     let result = match args.first().map(String::as_str) {
         Some("setup") => setup::run(),
         Some("demo") => demo::run(&args[1..]),
@@ -61,7 +64,14 @@ fn main() -> ExitCode {
 
 /// The workspace root: the parent of this crate's directory.
 pub fn root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // `cargo run` also sets CARGO_MANIFEST_DIR in the process's
+    // environment. Prefer it: cargo reuses a built xtask in another checkout
+    // that shares the target directory (CI's cache), and the path compiled
+    // in is then that other checkout's.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .filter(|dir| dir.join("src/main.rs").exists())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }
 

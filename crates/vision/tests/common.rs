@@ -1,16 +1,25 @@
 //! Fixture loading shared by the native vision tests.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
+/// This crate's directory: `cargo test` sets it at run time too, and the
+/// path compiled in is stale when the test binary was built in another
+/// checkout that shares the target directory.
+pub fn crate_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    crate_dir().join("tests/fixtures")
 }
 
 pub fn model_bytes(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+    let path = crate_dir()
         .join("../../models")
         .join(format!("{name}.onnx"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))

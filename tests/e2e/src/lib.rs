@@ -24,9 +24,19 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// The workspace root.
+/// The workspace root: the one `cargo xtask` runs in, else the one cargo
+/// runs this crate's tests in. The path compiled in comes last, because
+/// cargo reuses built test binaries across checkouts that share a target
+/// directory.
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    if let Some(dir) = std::env::var_os("PEERLENS_ROOT") {
+        return PathBuf::from(dir);
+    }
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .filter(|dir| dir.ends_with("tests/e2e"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("../..")
 }
 
 /// Chromium flags that keep a window at full speed while it is in the
