@@ -222,3 +222,37 @@ fn a_profiled_run_times_the_ops_it_ran() {
     assert!(total > 0.0, "{ops:?}");
     assert!(ops.iter().all(|t| t.nodes > 0));
 }
+
+/// The face models' pool steps run as our fused op with our kernel set,
+/// and as tract's own nodes with tract's (the baseline the benchmark
+/// compares against).
+#[wasm_bindgen_test]
+fn the_pool_steps_are_fused_with_our_set_only() {
+    let case = CASES
+        .iter()
+        .find(|c| c.model == "face_detection_short_range")
+        .expect("the detection case");
+    let performance = web_sys::window()
+        .and_then(|w| w.performance())
+        .expect("performance");
+    let mut clock = || performance.now();
+    let mut ops = |set| {
+        kernels::set_kernel_set(set);
+        let mut model = load(case);
+        kernels::set_kernel_set(KernelSet::Peerlens);
+        let ops = model
+            .profile(&floats(case.input), &mut clock)
+            .expect("a profiled run");
+        ops.into_iter().map(|t| t.op).collect::<Vec<_>>()
+    };
+    let ours = ops(KernelSet::Peerlens);
+    let theirs = ops(KernelSet::Tract);
+    assert!(
+        ours.iter().any(|op| op == "PeerlensMaxOfHalves"),
+        "{ours:?}"
+    );
+    assert!(
+        !theirs.iter().any(|op| op == "PeerlensMaxOfHalves"),
+        "{theirs:?}"
+    );
+}

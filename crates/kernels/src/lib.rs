@@ -17,6 +17,9 @@
 //!   is scalar at stride 2; ours deinterleaves with shuffles. Both compute
 //!   two output runs per pass where tract computes one, so each tap's weights
 //!   are loaded once for both.
+//! - [`max_of_halves`], the element-wise maximum of the two halves of each
+//!   block, which the models' 2x2 max pools are made of; the vision crate
+//!   fuses the slices and Max tract would run into it.
 //!
 //! The kernels exist only in wasm32 builds with `simd128`; elsewhere
 //! [`available`] is false and tract's own kernels run. [`set_kernel_set`]
@@ -34,6 +37,9 @@ use std::sync::{
 
 use tract_linalg::mmm::MatMatMul;
 
+pub mod bench;
+mod pool;
+pub use pool::max_of_halves;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128;
 

@@ -531,3 +531,35 @@ fn dispatch_picks_our_kernels_on_x86_and_tracts_when_asked() {
     );
     peerlens_kernels::set_kernel_set(KernelSet::Peerlens);
 }
+
+#[wasm_bindgen_test]
+fn max_of_halves_matches_the_reference_on_every_tail_length() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    // Halves of 1 to 4 vectors plus every tail of 0 to 3 lanes, and the
+    // models' sizes (a channels-last row of 24 or 48 channels, a row pair).
+    let mut halves: Vec<usize> = (1..=19).collect();
+    halves.extend([24, 48, 64 * 24]);
+    for half in halves {
+        let blocks = 1 + rng.below(5);
+        let mut x = rng.floats(blocks * 2 * half);
+        // Ties, and equal values of opposite sign.
+        if half > 2 {
+            x[half] = x[0];
+            x[1] = 0.0;
+            x[half + 1] = -0.0;
+        }
+        let mut got = vec![f32::NAN; blocks * half];
+        peerlens_kernels::max_of_halves(&x, half, &mut got);
+        for o in 0..blocks {
+            for i in 0..half {
+                let (a, b) = (x[o * 2 * half + i], x[o * 2 * half + half + i]);
+                let want = if a < b { b } else { a };
+                let g = got[o * half + i];
+                assert!(
+                    g.to_bits() == want.to_bits(),
+                    "half {half}, block {o}, lane {i}: got {g}, want {want} (max of {a} and {b})"
+                );
+            }
+        }
+    }
+}

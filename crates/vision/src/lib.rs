@@ -26,6 +26,7 @@ mod detector;
 mod effects;
 mod error;
 mod frame;
+mod fuse;
 mod geometry;
 mod letterbox;
 mod mesh;

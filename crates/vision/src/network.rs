@@ -50,8 +50,17 @@ impl Network {
             .map_err(bad("not a valid ONNX model"))?
             .with_input_fact(0, f32::fact(input_shape).into())
             .map_err(bad("input shape"))?
-            .into_optimized()
-            .map_err(bad("optimizing"))?;
+            .into_typed()
+            .map_err(bad("typing"))?
+            .into_decluttered()
+            .map_err(bad("decluttering"))?;
+        // Our fused ops, with our kernels; tract's own nodes otherwise, so
+        // that `KernelSet::Tract` is tract as it comes.
+        let mut model = model;
+        if peerlens_kernels::kernel_set() == peerlens_kernels::KernelSet::Peerlens {
+            crate::fuse::max_of_halves(&mut model).map_err(bad("fusing"))?;
+        }
+        model.optimize().map_err(bad("optimizing"))?;
         let got: Vec<Vec<usize>> = model
             .output_outlets()
             .map_err(bad("outputs"))?
