@@ -22,7 +22,7 @@
 //! Frames are never queued: while one is processed, newer ones replace the
 //! waiting one, and the dropped frames are counted in the stats.
 
-mod bindings;
+pub(crate) mod bindings;
 mod engine;
 mod error;
 mod load;

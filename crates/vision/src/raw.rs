@@ -21,7 +21,7 @@ pub struct MatMul {
 /// Time spent in one kind of op during a profiled run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpTime {
-    /// tract's name for the op (`OptMatMul`, `DepthWise`, ...).
+    /// tract's name for the op (`OptMatMul`, `DepthWiseConv`, ...).
     pub op: String,
     /// How many nodes of the graph run it.
     pub nodes: usize,

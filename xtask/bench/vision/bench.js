@@ -1,8 +1,10 @@
-// Times each vision model in tract (the peerlens wasm) and in
-// onnxruntime-web (wasm backend, one thread, SIMD), interleaved in one page
-// on the same input. The result lands in `window.benchResult` for the
-// driver (`cargo xtask bench vision`) to read.
-import init, { RawModel } from './pkg/peerlens.js';
+// Times each vision model in tract (the peerlens wasm) with our kernels and
+// with tract's own, and in onnxruntime-web (wasm backend, one thread,
+// SIMD), interleaved in one page on the same input; then the GEMM kernels
+// alone on each model's product shapes, and a per-op profile. The result
+// lands in `window.benchResult` for the driver (`cargo xtask bench
+// vision`) to read.
+import init, { RawModel, setVisionKernels, benchVisionGemm } from './pkg/peerlens.js';
 import * as ort from './ort/ort.wasm.min.mjs';
 
 const MODELS = [
@@ -14,6 +16,9 @@ const MODELS = [
 const params = new URLSearchParams(location.search);
 const RUNS = Number(params.get('runs')) || 60;
 const WARMUP = 10;
+// Milliseconds per GEMM shape and kernel, in two interleaved rounds.
+const GEMM_MS = Number(params.get('gemm_ms')) || 120;
+const PROFILE_RUNS = 10;
 const log = (line) => { document.getElementById('log').textContent += '\n' + line; };
 
 async function bytes(url) {
@@ -44,12 +49,23 @@ async function main() {
     const input = new Float32Array((await bytes(`./inputs/${model.name}.f32`)).buffer);
     const shipped = await bytes(`./models/${model.name}.onnx`);
     const plain = await bytes(`./models/plain/${model.name}.onnx`);
+    setVisionKernels('peerlens');
     const [tractLoad, tract] = await timed(async () => new RawModel(shipped, model.input, model.outputs));
+    // tract's own kernels: its GEMM is picked at load, its depthwise
+    // routines on every run, so the set stays chosen while this one runs.
+    setVisionKernels('tract');
+    const tractOwn = new RawModel(shipped, model.input, model.outputs);
+    setVisionKernels('peerlens');
+    const withTractKernels = (fn) => {
+      setVisionKernels('tract');
+      try { return fn(); } finally { setVisionKernels('peerlens'); }
+    };
     const [ortPlainLoad, ortPlain] = await timed(() => ort.InferenceSession.create(plain, options));
     const [ortShippedLoad, ortShipped] = await timed(() => ort.InferenceSession.create(shipped, options));
     const feed = (session) => ({ [session.inputNames[0]]: new ort.Tensor('float32', input, model.input) });
     const engines = {
       tract: async () => tract.run(input),
+      tract_own: async () => withTractKernels(() => tractOwn.run(input)),
       ort_plain: () => ortPlain.run(feed(ortPlain)),
       ort_shipped: () => ortShipped.run(feed(ortShipped)),
     };
@@ -64,11 +80,47 @@ async function main() {
         times[n].push(ms);
       }
     }
+    // The GEMM kernels alone, on the model's matrix products (n = 1 is a
+    // matrix-vector product, which tract runs with other kernels).
+    const products = tract.matmuls();
+    const shapes = new Map();
+    for (const p of products.filter((p) => p.n > 1)) {
+      const key = `${p.m}x${p.k}x${p.n}`;
+      const entry = shapes.get(key) || { m: p.m, k: p.k, n: p.n, count: 0, kernel: p.kernel };
+      entry.count += 1;
+      shapes.set(key, entry);
+    }
+    const gemm = [];
+    for (const shape of shapes.values()) {
+      let ours = 0;
+      let theirs = 0;
+      for (let round = 0; round < 2; round++) {
+        ours = Math.max(ours, benchVisionGemm('peerlens', shape.m, shape.k, shape.n, GEMM_MS / 2));
+        theirs = Math.max(theirs, benchVisionGemm('tract', shape.m, shape.k, shape.n, GEMM_MS / 2));
+      }
+      gemm.push({ ...shape, ours_gflops: ours, tract_gflops: theirs });
+    }
+    const profile = async (m, own) => {
+      const sums = new Map();
+      for (let i = 0; i < PROFILE_RUNS; i++) {
+        const ops = own ? withTractKernels(() => m.profile(input)) : m.profile(input);
+        for (const op of ops) {
+          const entry = sums.get(op.op) || { op: op.op, nodes: op.nodes, ms: 0 };
+          entry.ms += op.ms / PROFILE_RUNS;
+          sums.set(op.op, entry);
+        }
+      }
+      return [...sums.values()].sort((a, b) => b.ms - a.ms);
+    };
     const result = {
       model: model.name,
       label: model.label,
       runs: RUNS,
       tract_ms: median(times.tract),
+      tract_own_ms: median(times.tract_own),
+      gemm,
+      profile: await profile(tract, false),
+      profile_own: await profile(tractOwn, true),
       ort_plain_ms: median(times.ort_plain),
       ort_shipped_ms: median(times.ort_shipped),
       tract_load_ms: tractLoad,
@@ -78,6 +130,7 @@ async function main() {
     log(JSON.stringify(result));
     results.push(result);
     tract.free();
+    tractOwn.free();
     await ortPlain.release();
     await ortShipped.release();
   }

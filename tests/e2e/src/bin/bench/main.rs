@@ -134,8 +134,8 @@ fn vision(dir: PathBuf, wasm_bytes: &str, wasm_gz_bytes: &str) {
     );
     println!("headless {chrome}; median of {runs} interleaved runs after 10 warm-up runs; same input (astronaut fixture)");
     println!();
-    println!("| model | tract ms | ORT plain ms | ORT on our file ms | tract / ORT best | tract load+optimize ms | ORT load ms | native tract ms | native load ms |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| model | tract ms | ORT plain ms | ORT on our file ms | tract / ORT best | tract, its own kernels ms | ours / its own | tract load+optimize ms | ORT load ms | native tract ms | native load ms |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for row in result["results"].as_array().into_iter().flatten() {
         let name = row["model"].as_str().unwrap_or_default();
         let Some((_, input, outputs)) = models.iter().find(|(n, _, _)| *n == name) else {
@@ -145,17 +145,25 @@ fn vision(dir: PathBuf, wasm_bytes: &str, wasm_gz_bytes: &str) {
         let best = get("ort_plain_ms").min(get("ort_shipped_ms"));
         let (native_load, native_ms) = native(&dir, name, input, outputs, 100);
         println!(
-            "| {} | {:.2} | {:.2} | {:.2} | **{:.2}x** | {:.0} | {:.0} | {:.2} | {:.0} |",
+            "| {} | {:.2} | {:.2} | {:.2} | **{:.2}x** | {:.2} | {:.2}x | {:.0} | {:.0} | {:.2} | {:.0} |",
             row["label"].as_str().unwrap_or(name),
             get("tract_ms"),
             get("ort_plain_ms"),
             get("ort_shipped_ms"),
             get("tract_ms") / best,
+            get("tract_own_ms"),
+            get("tract_ms") / get("tract_own_ms"),
             get("tract_load_ms"),
             get("ort_plain_load_ms"),
             native_ms,
             native_load,
         );
+    }
+    for row in result["results"].as_array().into_iter().flatten() {
+        kernel_table(row);
+    }
+    for row in result["results"].as_array().into_iter().flatten() {
+        profile_table(row);
     }
     let mb = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN) / 1e6;
     println!();
@@ -164,6 +172,96 @@ fn vision(dir: PathBuf, wasm_bytes: &str, wasm_gz_bytes: &str) {
         mb(wasm_bytes),
         mb(wasm_gz_bytes)
     );
+}
+
+/// The GEMM kernels alone on one model's matrix-product shapes: the
+/// heaviest shapes, and the whole model's products at each kernel's
+/// measured speed.
+fn kernel_table(row: &Value) {
+    let label = row["label"].as_str().unwrap_or_default();
+    let shapes = row["gemm"].as_array().cloned().unwrap_or_default();
+    let num = |v: &Value, key: &str| v[key].as_f64().unwrap_or(f64::NAN);
+    let flops = |v: &Value| 2.0 * num(v, "m") * num(v, "k") * num(v, "n") * num(v, "count");
+    let mut shapes: Vec<&Value> = shapes.iter().collect();
+    shapes.sort_by(|a, b| flops(b).total_cmp(&flops(a)));
+    let kernel = shapes
+        .first()
+        .and_then(|s| s["kernel"].as_str())
+        .unwrap_or("?");
+    println!();
+    println!("GEMM kernels on {label}'s products (tract picks {kernel}; bias + ReLU fused, packing excluded; best of 2 interleaved rounds):");
+    println!();
+    println!("| m x k x n | products | MFLOP per run | ours GFLOP/s | tract 8x8 GFLOP/s | ours / tract |");
+    println!("|---|---|---|---|---|---|");
+    let (mut total, mut ours_ms, mut tract_ms) = (0.0, 0.0, 0.0);
+    for (ix, s) in shapes.iter().enumerate() {
+        let (ours, theirs) = (num(s, "ours_gflops"), num(s, "tract_gflops"));
+        total += flops(s);
+        ours_ms += flops(s) / ours / 1e6;
+        tract_ms += flops(s) / theirs / 1e6;
+        if ix < 6 {
+            println!(
+                "| {}x{}x{} | {} | {:.1} | {:.2} | {:.2} | {:.2}x |",
+                s["m"],
+                s["k"],
+                s["n"],
+                s["count"],
+                flops(s) / 1e6,
+                ours,
+                theirs,
+                ours / theirs
+            );
+        }
+    }
+    if shapes.len() > 6 {
+        println!("| ({} more shapes) | | | | | |", shapes.len() - 6);
+    }
+    println!(
+        "| **all {} shapes** | | {:.1} | {:.2} | {:.2} | **{:.2}x** |",
+        shapes.len(),
+        total / 1e6,
+        total / ours_ms / 1e6,
+        total / tract_ms / 1e6,
+        tract_ms / ours_ms
+    );
+}
+
+/// Where one model's time goes, per tract op, with our kernels and with
+/// tract's own.
+fn profile_table(row: &Value) {
+    let label = row["label"].as_str().unwrap_or_default();
+    let ops = |key: &str| row[key].as_array().cloned().unwrap_or_default();
+    let (ours, own) = (ops("profile"), ops("profile_own"));
+    let ms = |v: &Value| v["ms"].as_f64().unwrap_or(0.0);
+    let total = |list: &[Value]| list.iter().map(ms).sum::<f64>();
+    let (ours_total, own_total) = (total(&ours), total(&own));
+    println!();
+    println!(
+        "profile of {label} (mean of 10 profiled runs; {ours_total:.2} ms with ours, {own_total:.2} ms with tract's own kernels):"
+    );
+    println!();
+    println!("| op | nodes | ms, our kernels | share | ms, tract's kernels |");
+    println!("|---|---|---|---|---|");
+    let cell = |v: Option<f64>| v.map_or("—".to_string(), |ms| format!("{ms:.2}"));
+    let find =
+        |list: &[Value], name: &str| list.iter().find(|o| o["op"].as_str() == Some(name)).map(ms);
+    for op in ours.iter().take(8) {
+        let name = op["op"].as_str().unwrap_or_default();
+        println!(
+            "| {name} | {} | {:.2} | {:.0}% | {} |",
+            op["nodes"],
+            ms(op),
+            100.0 * ms(op) / ours_total,
+            cell(find(&own, name))
+        );
+    }
+    // What tract runs where our fused ops replaced its nodes.
+    for op in own.iter().take(8) {
+        let name = op["op"].as_str().unwrap_or_default();
+        if find(&ours, name).is_none() {
+            println!("| {name} | {} | — | — | {:.2} |", op["nodes"], ms(op));
+        }
+    }
 }
 
 /// Rounds per page kind in `bench rtc`.
