@@ -58,7 +58,8 @@ fn kernel_set(name: &str) -> Result<peerlens_vision::kernels::KernelSet, JsValue
 
 /// Chooses the compute kernels of the vision models: `"peerlens"` (the
 /// default: our GEMM and depthwise kernels where they are faster on this
-/// host) or `"tract"` (tract's own). The GEMM kernel is picked when a
+/// host, and our fused pool op) or `"tract"` (tract as it comes: its own
+/// kernels and nodes). The GEMM kernel and the fused ops are settled when a
 /// model loads, so this applies to models loaded afterwards. For comparing
 /// the two, or ruling ours out when a result looks wrong.
 #[wasm_bindgen(js_name = setVisionKernels)]

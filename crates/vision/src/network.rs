@@ -45,7 +45,7 @@ impl Network {
         // Our kernels must be linked in before tract first asks which
         // kernels exist.
         peerlens_kernels::register();
-        let model = tract_onnx::onnx()
+        let mut model = tract_onnx::onnx()
             .model_for_read(&mut &*bytes)
             .map_err(bad("not a valid ONNX model"))?
             .with_input_fact(0, f32::fact(input_shape).into())
@@ -56,7 +56,6 @@ impl Network {
             .map_err(bad("decluttering"))?;
         // Our fused ops, with our kernels; tract's own nodes otherwise, so
         // that `KernelSet::Tract` is tract as it comes.
-        let mut model = model;
         if peerlens_kernels::kernel_set() == peerlens_kernels::KernelSet::Peerlens {
             crate::fuse::max_of_halves(&mut model).map_err(bad("fusing"))?;
         }
