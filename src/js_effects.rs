@@ -9,8 +9,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::MediaStream;
 
-use crate::effects::{EffectSettings, Effects, EffectsConfig, EffectsError, EffectsEvent, Thread};
-use crate::js::{bad_options, js_error, only, Running};
+use crate::effects::{EffectSettings, Effects, EffectsConfig, EffectsEvent, Thread};
+use crate::js::{bad_options, only, Running};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_EFFECTS: &str = r#"
@@ -54,6 +54,8 @@ export interface EffectsStats {
   active: boolean;
   thread: "worker" | "main";
   source: "processor" | "bitmap" | "video";
+  /** The build of the vision module that processes the frames. */
+  build: "simd128" | "relaxed-simd";
 }
 
 export interface EffectsOptions {
@@ -87,23 +89,6 @@ extern "C" {
     /// The `EffectSettings` dictionary, as declared above.
     #[wasm_bindgen(typescript_type = "EffectSettings")]
     pub type JsEffectSettings;
-}
-
-impl From<EffectsError> for JsValue {
-    fn from(e: EffectsError) -> Self {
-        let error = js_error(e.name(), e.code(), &e.to_string());
-        match &e {
-            EffectsError::Http { url, status } => {
-                let _ = Reflect::set(&error, &"url".into(), &url.into());
-                let _ = Reflect::set(&error, &"status".into(), &(*status).into());
-            }
-            EffectsError::Fetch { url, .. } | EffectsError::Model { url, .. } => {
-                let _ = Reflect::set(&error, &"url".into(), &url.into());
-            }
-            _ => {}
-        }
-        error
-    }
 }
 
 /// The callbacks of the options.
@@ -283,6 +268,22 @@ impl JsEffects {
             Thread::Worker => "worker".into(),
             Thread::Main => "main".into(),
         }
+    }
+
+    /// The build of the vision module that runs ("simd128" or
+    /// "relaxed-simd"), once it runs; `null` before, and where none can.
+    #[wasm_bindgen(getter, js_name = visionBuild)]
+    pub fn vision_build(&self) -> Option<String> {
+        self.inner
+            .vision_build()
+            .map(|(build, _)| build.as_str().to_owned())
+    }
+
+    /// Why the vision build that runs is not the one the probe chose (the
+    /// relaxed-SIMD build did not compile), or `null`.
+    #[wasm_bindgen(getter, js_name = visionFallback)]
+    pub fn vision_fallback(&self) -> Option<String> {
+        self.inner.vision_build().and_then(|(_, fallback)| fallback)
     }
 
     /// Stops the effects: the worker, the output track and the frame

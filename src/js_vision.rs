@@ -1,180 +1,188 @@
-//! The JS export of the vision layer: `RawModel`, one tract model run on
-//! a tensor, and the kernel diagnostics that `cargo xtask bench vision`
-//! reads. Built only with the `vision` feature.
+//! The JS API of the vision module as the main module sees it: where the
+//! module is and which build runs (`configureVision`), the probe, the
+//! module itself (`loadVision`), and `RawModel`, which loads it on first
+//! use. The module is a wasm of its own; nothing here links tract.
 
+use js_sys::{Array, Function, Reflect};
+use peerlens_core::{EffectsError, VisionBuild};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
 
-use crate::{effects::bindings::now, js::js_error};
+use crate::effects::vision::{self, VisionOptions};
+
+#[wasm_bindgen(typescript_custom_section)]
+const VISION_TYPES: &'static str = r#"
+/** Where the vision module's files are, and which build runs. */
+export interface VisionOptions {
+  /** The directory URL holding `peerlens_worker.js`,
+   * `peerlens_vision_loader.js` and the builds, when it is not the one of
+   * this package's glue (a CDN). */
+  baseUrl?: string;
+  /** A build to run instead of the probed one. */
+  build?: "simd128" | "relaxed-simd";
+}
+
+/** The vision module's exports, for diagnostics and benchmarks. */
+export interface VisionModule {
+  /** The build that runs: "simd128" or "relaxed-simd". */
+  visionBuild(): string;
+  /** "peerlens" (the default) or "tract": the kernels of models loaded
+   * from now on. */
+  setVisionKernels(kernels: "peerlens" | "tract"): void;
+  /** GFLOP/s of one GEMM kernel on one shape, measured for `ms`. */
+  benchVisionGemm(kernels: "peerlens" | "tract", m: number, k: number, n: number, ms: number): number;
+}
+
+/** The vision module as `loadVision()` returns it. */
+export interface LoadedVision {
+  /** Its exports. */
+  module: VisionModule;
+  /** The build that runs. */
+  build: "simd128" | "relaxed-simd";
+  /** Why it is not the build asked for, when it is not. */
+  fallback: string | null;
+}
+"#;
 
 #[wasm_bindgen]
 extern "C" {
+    /// `VisionOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "VisionOptions")]
+    pub type JsVisionOptions;
+    /// `Promise<LoadedVision>` in TypeScript.
+    #[wasm_bindgen(typescript_type = "Promise<LoadedVision>")]
+    pub type LoadedVisionPromise;
+    /// `Promise<RawModel>` in TypeScript.
+    #[wasm_bindgen(typescript_type = "Promise<RawModel>")]
+    pub type RawModelPromise;
     /// A list of tensor shapes.
     #[wasm_bindgen(typescript_type = "number[][]")]
-    pub type Shapes;
-    /// The matrix products of a model.
-    #[wasm_bindgen(
-        typescript_type = "{ node: string; kernel: string; m: number; k: number; n: number }[]"
-    )]
-    pub type MatMuls;
-    /// A profiled run's time per op.
-    #[wasm_bindgen(typescript_type = "{ op: string; nodes: number; ms: number }[]")]
-    pub type OpTimes;
+    pub type OutputShapes;
 }
 
-#[derive(serde::Serialize)]
-struct MatMulJs<'a> {
-    node: &'a str,
-    kernel: &'a str,
-    m: usize,
-    k: usize,
-    n: usize,
+fn effects_error(e: &EffectsError) -> JsValue {
+    e.clone().into()
 }
 
-#[derive(serde::Serialize)]
-struct OpTimeJs<'a> {
-    op: &'a str,
-    nodes: usize,
-    ms: f64,
-}
-
-fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| js_error("VisionError", "bad-input", &e.to_string()))
-}
-
-fn kernel_set(name: &str) -> Result<peerlens_vision::kernels::KernelSet, JsValue> {
-    use peerlens_vision::kernels::KernelSet;
-    match name {
-        "peerlens" => Ok(KernelSet::Peerlens),
-        "tract" => Ok(KernelSet::Tract),
-        other => Err(js_error(
-            "TypeError",
-            "bad-options",
-            &format!("unknown kernel set {other:?}: expected \"peerlens\" or \"tract\""),
-        )),
-    }
-}
-
-/// Chooses the compute kernels of the vision models: `"peerlens"` (the
-/// default: our GEMM and depthwise kernels where they are faster on this
-/// host, and our fused pool op) or `"tract"` (tract as it comes: its own
-/// kernels and nodes). The GEMM kernel and the fused ops are settled when a
-/// model loads, so this applies to models loaded afterwards. For comparing
-/// the two, or ruling ours out when a result looks wrong.
-#[wasm_bindgen(js_name = setVisionKernels)]
-pub fn set_vision_kernels(kernels: &str) -> Result<(), JsValue> {
-    peerlens_vision::kernels::set_kernel_set(kernel_set(kernels)?);
+/// Sets where the vision module's files are and which build runs, for the
+/// effects and models created from now on. `{}` goes back to the files
+/// next to this package and the probed build.
+#[wasm_bindgen(js_name = configureVision)]
+pub fn configure_vision(options: Option<JsVisionOptions>) -> Result<(), JsValue> {
+    let options: VisionOptions = match options {
+        Some(options) if !JsValue::from(&options).is_undefined() => {
+            serde_wasm_bindgen::from_value(options.into()).map_err(crate::js::bad_options)?
+        }
+        _ => VisionOptions::default(),
+    };
+    vision::configure_vision(options);
     Ok(())
 }
 
-/// Measures a GEMM kernel of this build on one product shape (`m`x`k` by
-/// `k`x`n`, bias and ReLU fused), for about `ms` milliseconds, and returns
-/// its GFLOP/s. `kernels` is `"peerlens"` (our tile) or `"tract"` (tract's
-/// 8x8). For benchmarks; it blocks the thread while it runs.
-#[wasm_bindgen(js_name = benchVisionGemm)]
-pub fn bench_vision_gemm(
-    kernels: &str,
-    m: usize,
-    k: usize,
-    n: usize,
-    ms: f64,
-) -> Result<f64, JsValue> {
-    use peerlens_vision::kernels::{self, KernelSet};
-    let kernel = match kernel_set(kernels)? {
-        KernelSet::Peerlens => kernels::gemm(),
-        KernelSet::Tract => kernels::tract_gemm(),
-    }
-    .ok_or_else(|| {
-        js_error(
-            "VisionError",
-            "unsupported",
-            "this build has no wasm simd128 kernels",
-        )
-    })?;
-    kernels::bench::gemm_gflops(&*kernel, (m, k, n), &mut now, ms)
-        .map_err(|e| js_error("VisionError", "bad-input", &format!("{e:#}")))
+/// The best build of the vision module this browser can run, probed with
+/// `WebAssembly.validate` on two tiny modules: `"relaxed-simd"`,
+/// `"simd128"`, or `null` without WebAssembly SIMD.
+#[wasm_bindgen(js_name = probeVisionBuild)]
+pub fn probe_vision_build() -> Option<String> {
+    vision::probed_build().map(|b| b.as_str().to_owned())
 }
 
-fn vision_error(e: peerlens_vision::VisionError) -> JsValue {
-    {
-        use peerlens_vision::VisionError as E;
-        let (name, code) = match &e {
-            E::Model { .. } => ("ModelError", "bad-model"),
-            E::Inference { .. } => ("InferenceError", "inference-failed"),
-            _ => ("VisionError", "bad-input"),
-        };
-        js_error(name, code, &e.to_string())
-    }
+/// Loads the vision module on this page (once; later calls return the same
+/// one): the configured or probed build, falling back to simd128 when the
+/// relaxed-SIMD build does not compile.
+#[wasm_bindgen(js_name = loadVision)]
+pub fn load_vision() -> LoadedVisionPromise {
+    future_to_promise(async {
+        let loaded = vision::load_on_page()
+            .await
+            .map_err(|e| effects_error(&e))?;
+        let out = js_sys::Object::new();
+        Reflect::set(&out, &"module".into(), &loaded.module)?;
+        Reflect::set(&out, &"build".into(), &loaded.build.as_str().into())?;
+        let fallback = loaded.fallback.map_or(JsValue::NULL, JsValue::from);
+        Reflect::set(&out, &"fallback".into(), &fallback)?;
+        Ok(out.into())
+    })
+    .unchecked_into()
 }
 
 /// Low-level access to one vision model: runs an ONNX model on a tensor
-/// you provide and returns its raw outputs. The effects use the decoded
-/// models; this is for checking a model or timing it.
+/// you provide and returns its raw outputs, in the vision module (loaded
+/// on the first `RawModel.load`). The effects use the decoded models; this
+/// is for checking a model or timing it.
 #[wasm_bindgen(js_name = RawModel)]
 pub struct JsRawModel {
-    inner: peerlens_vision::raw::RawModel,
+    inner: JsValue,
+    build: VisionBuild,
+}
+
+/// Calls `object[name](...args)`.
+fn call(object: &JsValue, name: &str, args: &Array) -> Result<JsValue, JsValue> {
+    let method: Function = Reflect::get(object, &name.into())?.dyn_into()?;
+    method.apply(object, args)
 }
 
 #[wasm_bindgen(js_class = RawModel)]
 impl JsRawModel {
-    /// Loads and optimizes `onnx` for a fixed `inputShape`. `outputShapes`
-    /// lists the expected outputs; `run` returns them in that order.
-    #[wasm_bindgen(constructor)]
-    pub fn new(
-        onnx: &[u8],
+    /// Loads the vision module if need be, then loads and optimizes `onnx`
+    /// for a fixed `inputShape`. `outputShapes` lists the expected
+    /// outputs; `run` returns them in that order.
+    pub fn load(
+        onnx: js_sys::Uint8Array,
         input_shape: Vec<u32>,
-        output_shapes: Shapes,
-    ) -> Result<JsRawModel, JsValue> {
-        let outputs: Vec<Vec<usize>> = serde_wasm_bindgen::from_value(output_shapes.into())
-            .map_err(|e| js_error("TypeError", "bad-options", &e.to_string()))?;
-        let outputs: Vec<&[usize]> = outputs.iter().map(Vec::as_slice).collect();
-        let input: Vec<usize> = input_shape.iter().map(|&d| d as usize).collect();
-        Ok(Self {
-            inner: peerlens_vision::raw::RawModel::load(onnx, &input, &outputs)
-                .map_err(vision_error)?,
+        output_shapes: OutputShapes,
+    ) -> RawModelPromise {
+        let output_shapes: JsValue = output_shapes.into();
+        future_to_promise(async move {
+            let loaded = vision::load_on_page()
+                .await
+                .map_err(|e| effects_error(&e))?;
+            let class: Function = Reflect::get(&loaded.module, &"RawModel".into())?.dyn_into()?;
+            let shape: Array = input_shape.iter().map(|&d| JsValue::from(d)).collect();
+            let args = Array::of3(&onnx, &shape, &output_shapes);
+            let inner = Reflect::construct(&class, &args)?;
+            Ok(JsRawModel {
+                inner,
+                build: loaded.build,
+            }
+            .into())
         })
+        .unchecked_into()
+    }
+
+    /// The build of the vision module the model runs in.
+    #[wasm_bindgen(getter)]
+    pub fn build(&self) -> String {
+        self.build.as_str().to_owned()
     }
 
     /// The model's matrix products as tract planned them: each node, the
     /// kernel it runs with, and its shape (`m` rows, `k` deep, `n`
     /// columns).
-    pub fn matmuls(&self) -> Result<MatMuls, JsValue> {
-        let products = self.inner.matmuls();
-        let rows: Vec<MatMulJs> = products
-            .iter()
-            .map(|p| MatMulJs {
-                node: &p.node,
-                kernel: &p.kernel,
-                m: p.m,
-                k: p.k,
-                n: p.n,
-            })
-            .collect();
-        Ok(to_js(&rows)?.unchecked_into())
+    #[wasm_bindgen(
+        unchecked_return_type = "{ node: string; kernel: string; m: number; k: number; n: number }[]"
+    )]
+    pub fn matmuls(&self) -> Result<JsValue, JsValue> {
+        call(&self.inner, "matmuls", &Array::new())
     }
 
     /// Runs the model once on `input`, timing each op: tract's op names
     /// with their node counts and total milliseconds, slowest first.
-    pub fn profile(&mut self, input: &[f32]) -> Result<OpTimes, JsValue> {
-        let ops = self.inner.profile(input, &mut now).map_err(vision_error)?;
-        let rows: Vec<OpTimeJs> = ops
-            .iter()
-            .map(|t| OpTimeJs {
-                op: &t.op,
-                nodes: t.nodes,
-                ms: t.ms,
-            })
-            .collect();
-        Ok(to_js(&rows)?.unchecked_into())
+    #[wasm_bindgen(unchecked_return_type = "{ op: string; nodes: number; ms: number }[]")]
+    pub fn profile(&self, input: &js_sys::Float32Array) -> Result<JsValue, JsValue> {
+        call(&self.inner, "profile", &Array::of1(input))
     }
 
     /// Runs the model on `input` (row-major, the input shape's size).
-    pub fn run(&mut self, input: &[f32]) -> Result<Vec<js_sys::Float32Array>, JsValue> {
-        let outputs = self.inner.run(input).map_err(vision_error)?;
-        Ok(outputs
-            .iter()
-            .map(|o| js_sys::Float32Array::from(o.as_slice()))
-            .collect())
+    #[wasm_bindgen(unchecked_return_type = "Float32Array[]")]
+    pub fn run(&self, input: &js_sys::Float32Array) -> Result<JsValue, JsValue> {
+        call(&self.inner, "run", &Array::of1(input))
+    }
+}
+
+impl Drop for JsRawModel {
+    fn drop(&mut self) {
+        // The model's memory is the vision module's.
+        let _ = call(&self.inner, "free", &Array::new());
     }
 }

@@ -3,17 +3,17 @@
 #![forbid(unsafe_code)]
 
 pub mod call;
-#[cfg(feature = "vision")]
 pub mod effects;
-pub mod error;
+/// Turning the untyped values browsers throw into data Rust can match on.
+pub mod error {
+    pub use peerlens_core::JsErrorInfo;
+}
 pub mod janus;
 mod js;
 pub mod js_codec;
-#[cfg(feature = "vision")]
 mod js_effects;
 mod js_media_server;
 mod js_room;
-#[cfg(feature = "vision")]
 mod js_vision;
 pub mod media;
 pub mod room;
@@ -22,9 +22,9 @@ pub mod signaling;
 pub mod whip;
 
 pub use call::{Call, CallEvent, CallOptions};
-pub use error::JsErrorInfo;
 pub use js_codec::JsCodec;
 pub use media::{devices, Camera, CameraConstraints, DeviceInfo, DeviceKind, MediaError};
+pub use peerlens_core::JsErrorInfo;
 pub use room::{LeaveReason, Room, RoomError, RoomEvent, RoomOptions};
 pub use rtc::{
     DataChannelKind, DataMessage, IcePolicy, PeerConnection, PeerEvent, PeerOptions, PeerState,
@@ -36,7 +36,8 @@ pub use whip::{WhipError, WhipEvent, WhipOptions, WhipSession};
 /// The signaling protocol types, re-exported for apps that talk to the
 /// reference server directly.
 pub use peerlens_protocol as protocol;
-/// The portable vision crate, re-exported for apps that run it themselves
-/// (with the `vision` feature, on by default).
+/// The portable vision crate, re-exported for Rust apps that run the
+/// models themselves, with the `vision` feature (off by default: the
+/// effects and `RawModel` run it in the vision module, a wasm of its own).
 #[cfg(feature = "vision")]
 pub use peerlens_vision as vision;

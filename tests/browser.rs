@@ -26,8 +26,6 @@ mod effects;
 mod effects_live;
 #[path = "browser/rtc.rs"]
 mod rtc;
-#[path = "browser/vision.rs"]
-mod vision;
 
 fn is_chromium() -> bool {
     web_sys::window()
@@ -244,104 +242,4 @@ async fn a_camera_frame_crosses_a_loopback_peer_connection() {
     );
     assert_eq!(data.len(), (w * h * 4) as usize);
     assert_not_blank(&data);
-}
-
-/// One model run on a committed reference input, with tract's native
-/// outputs for the same input (crates/vision/tests/fixtures).
-struct VisionCase {
-    model: &'static [u8],
-    input: &'static [u8],
-    input_shape: &'static [usize],
-    outputs: &'static [(&'static [usize], &'static [u8])],
-}
-
-macro_rules! fixture {
-    ($path:literal) => {
-        include_bytes!(concat!("../crates/vision/tests/fixtures/", $path))
-    };
-}
-
-const VISION_CASES: &[VisionCase] = &[
-    VisionCase {
-        model: include_bytes!("../models/face_detection_short_range.onnx"),
-        input: fixture!("raw/face_detection_short_range.astronaut.input.f32"),
-        input_shape: &[1, 128, 128, 3],
-        outputs: &[
-            (
-                &[1, 896, 16],
-                fixture!("tract/face_detection_short_range.astronaut.regressors.f32"),
-            ),
-            (
-                &[1, 896, 1],
-                fixture!("tract/face_detection_short_range.astronaut.classificators.f32"),
-            ),
-        ],
-    },
-    VisionCase {
-        model: include_bytes!("../models/face_landmark.onnx"),
-        input: fixture!("raw/face_landmark.astronaut.input.f32"),
-        input_shape: &[1, 192, 192, 3],
-        outputs: &[
-            (
-                &[1, 1, 1, 1404],
-                fixture!("tract/face_landmark.astronaut.conv2d_21.f32"),
-            ),
-            (
-                &[1, 1, 1, 1],
-                fixture!("tract/face_landmark.astronaut.conv2d_31.f32"),
-            ),
-        ],
-    },
-    VisionCase {
-        model: include_bytes!("../models/selfie_segmentation.onnx"),
-        input: fixture!("raw/selfie_segmentation.astronaut.input.f32"),
-        input_shape: &[1, 256, 256, 3],
-        outputs: &[(
-            &[1, 256, 256, 1],
-            fixture!("tract/selfie_segmentation.astronaut.activation_10.f32"),
-        )],
-    },
-    VisionCase {
-        model: include_bytes!("../models/selfie_segmentation_landscape.onnx"),
-        input: fixture!("raw/selfie_segmentation_landscape.astronaut.input.f32"),
-        input_shape: &[1, 144, 256, 3],
-        outputs: &[(
-            &[1, 144, 256, 1],
-            fixture!("tract/selfie_segmentation_landscape.astronaut.segment_back.f32"),
-        )],
-    },
-];
-
-fn floats(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
-#[wasm_bindgen_test]
-fn vision_models_in_wasm_match_native_tract() {
-    use peerlens::vision::raw::RawModel;
-    for case in VISION_CASES {
-        let shapes: Vec<&[usize]> = case.outputs.iter().map(|(shape, _)| *shape).collect();
-        let mut model =
-            RawModel::load(case.model, case.input_shape, &shapes).expect("the model loads in wasm");
-        let got = model
-            .run(&floats(case.input))
-            .expect("the model runs in wasm");
-        for ((_, native), got) in case.outputs.iter().zip(&got) {
-            let native = floats(native);
-            assert_eq!(got.len(), native.len());
-            let worst = got
-                .iter()
-                .zip(&native)
-                .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
-                .fold(0.0f32, f32::max);
-            assert!(
-                worst <= 1e-4,
-                "input {:?}: wasm differs from native by {worst} x max(1, |v|)",
-                case.input_shape
-            );
-        }
-    }
 }

@@ -1,18 +1,28 @@
-//! Live video effects: face boxes and keypoints, the face mesh, and
-//! background blur, replacement or removal, drawn on a canvas whose
+//! Live effects on camera streams: face boxes and keypoints, the face mesh,
+//! and background blur, replacement or removal, drawn on a canvas whose
 //! `captureStream()` is the stream peers receive.
 //!
 //! ```text
 //! camera track ─ MediaStreamTrackProcessor ─ VideoFrames ─┐   (transferred)
 //!        └──── <video> + requestVideoFrameCallback ─ ImageBitmaps ┤
-//!                                                        worker: EffectsPipeline
-//!                                                          draws on the OffscreenCanvas
+//!                                     effects worker: the vision module
+//!                                       draws on the OffscreenCanvas
 //! output = canvas.captureStream() video + the input's audio tracks
 //! ```
 //!
-//! [`Effects::new`] starts a dedicated worker running this same wasm module
-//! (or, with [`Mode::Main`] or where workers or `OffscreenCanvas` are
-//! missing, the main thread) and fetches the models there, with progress
+//! This is the page's side. The models, tract and the drawing live in the
+//! vision module (`peerlens-vision-wasm`), a wasm of its own that this
+//! module never links: [`Effects::new`] starts a dedicated worker
+//! (`peerlens_worker.js`, created with `new Worker(new URL(...,
+//! import.meta.url), { type: "module" })` so bundlers see it) that loads the
+//! build of the vision module this browser can run (see [`vision`]).
+//! With [`Mode::Main`], where workers or `OffscreenCanvas` are missing, or
+//! when the worker fails to start, the vision module is loaded on the page
+//! instead and driven by the same messages. Where no build can run (no
+//! WebAssembly SIMD, or the files are missing) the effects fail with a
+//! typed error and `apply` passes the camera through.
+//!
+//! The models are fetched where the vision module runs, with progress
 //! events. [`Effects::apply`] returns the processed stream at once: frames
 //! pass through unprocessed until the models are loaded, and for good if
 //! they fail to load, so the video never waits on a download and never
@@ -23,13 +33,7 @@
 //! waiting one, and the dropped frames are counted in the stats.
 
 pub(crate) mod bindings;
-mod engine;
-mod error;
-mod load;
-mod runner;
-mod settings;
-mod source;
-mod worker;
+pub mod vision;
 
 use std::{
     cell::{Cell, RefCell},
@@ -41,26 +45,22 @@ use futures::channel::{
     oneshot,
 };
 use js_sys::Array;
+use peerlens_core::messages::{envelope, object_of, open_envelope, FromWorker, ToWorker};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{
     HtmlCanvasElement, HtmlVideoElement, ImageBitmap, ImageBitmapRenderingContext, MediaStream,
-    MediaStreamTrack, MessageEvent, Worker, WorkerOptions, WorkerType,
+    MediaStreamTrack, MessageEvent, Worker,
 };
 
-pub use engine::{EffectsStats, SourceKind, StageMs, Thread};
-pub use error::EffectsError;
-pub use load::{fetch_bytes, load_pipeline, ModelUrls, Progress};
-pub use settings::{
-    BackgroundSetting, EffectSettings, EffectsConfig, FrameSource, Mode, Segmenter, WorkerOutput,
+pub use peerlens_core::{
+    BackgroundSetting, EffectSettings, EffectsConfig, EffectsError, EffectsStats, FrameSource,
+    Mode, ModelUrls, Progress, Segmenter, SourceKind, StageMs, Thread, VisionBuild, WorkerOutput,
     MAX_BLUR_RADIUS, MAX_FEATHER_RADIUS, MAX_MASK_SMOOTHING,
 };
+pub use vision::{configure_vision, probed_build, VisionOptions};
 
-use bindings::{global_has, has, now, AnyCanvas, FrameCallbackVideo, MediaStreamTrackProcessor};
-use engine::Engine;
-use runner::{Runner, StartSpec};
-use source::{Report, Sink};
-use worker::{envelope, open_envelope, FromWorker, ToWorker};
+use bindings::{global_has, has, now, FrameCallbackVideo, MediaStreamTrackProcessor};
 
 /// What the effects report while they run.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,20 +125,67 @@ struct PageFrames {
     main_ms: f64,
 }
 
-enum Backend {
-    /// The worker, with the messages held until it is ready.
+/// Where the page's messages go.
+enum Endpoint {
+    /// The effects worker.
     Worker {
         worker: Worker,
-        ready: bool,
-        held: Vec<(JsValue, Array)>,
-        frames: Rc<RefCell<PageFrames>>,
         _on_message: Closure<dyn FnMut(MessageEvent)>,
         _on_error: Closure<dyn FnMut(web_sys::Event)>,
     },
-    Main {
-        runner: Rc<RefCell<Runner>>,
+    /// The vision module on this page, still loading.
+    PageLoading,
+    /// The vision module's `EffectsHost` on this page.
+    Page {
+        host: JsValue,
+        _reply: Closure<dyn FnMut(JsValue)>,
     },
+}
+
+enum Backend {
+    /// A host of the vision module, with the messages held until it is
+    /// ready.
+    Host {
+        endpoint: Endpoint,
+        ready: bool,
+        held: Vec<(JsValue, Array)>,
+        frames: Rc<RefCell<PageFrames>>,
+    },
+    /// No build of the vision module runs here: `apply` passes the camera
+    /// through.
+    Unavailable,
     Stopped,
+}
+
+impl Backend {
+    fn waiting(endpoint: Endpoint) -> Self {
+        Self::Host {
+            endpoint,
+            ready: false,
+            held: Vec::new(),
+            frames: Rc::default(),
+        }
+    }
+}
+
+/// What a message is sent through, cloned out of the backend so that no
+/// borrow is held while it is sent.
+enum Sender {
+    Worker(Worker),
+    Page(JsValue),
+}
+
+impl Sender {
+    fn send(&self, envelope: &JsValue, transfer: &Array) -> Result<(), JsValue> {
+        match self {
+            Self::Worker(worker) => worker.post_message_with_transfer(envelope, transfer),
+            Self::Page(host) => {
+                let post: js_sys::Function =
+                    js_sys::Reflect::get(host, &"post".into())?.dyn_into()?;
+                post.call1(host, envelope).map(drop)
+            }
+        }
+    }
 }
 
 /// A `<video>` element playing the camera, calling back on each frame.
@@ -183,6 +230,9 @@ struct Inner {
     image: RefCell<Option<JsValue>>,
     applied: RefCell<Option<Applied>>,
     stopped: Cell<bool>,
+    /// The build of the vision module that runs, and why it is not the one
+    /// asked for, once a host said it is ready.
+    build: RefCell<Option<(VisionBuild, Option<String>)>>,
     /// The output canvas's `bitmaprenderer`, when the worker sends frames
     /// back rather than drawing on a transferred canvas.
     renderer: RefCell<Option<ImageBitmapRenderingContext>>,
@@ -233,20 +283,17 @@ fn worker_unavailable() -> Option<String> {
             return Some(format!("this browser has no {feature}"));
         }
     }
-    let glue = bindings::GLUE_URL.with(JsValue::clone);
-    if glue.as_string().is_none() {
-        return Some("the worker needs the wasm-bindgen `--target web` build".into());
-    }
     None
 }
 
 impl Effects {
-    /// Starts the effects and begins loading the models. Events (progress,
-    /// loaded, stats, errors) arrive on the receiver.
+    /// Starts the effects and begins loading the vision module and the
+    /// models. Events (progress, loaded, stats, errors) arrive on the
+    /// receiver.
     pub fn new(
         config: EffectsConfig,
     ) -> Result<(Self, UnboundedReceiver<EffectsEvent>), EffectsError> {
-        config.settings.to_options()?;
+        config.settings.check()?;
         let (events_tx, events) = mpsc::unbounded();
         let urls = match &config.models {
             Some(urls) => ModelUrls {
@@ -260,7 +307,7 @@ impl Effects {
                 } else {
                     format!("{}/", config.model_base)
                 };
-                ModelUrls::under(&resolve(&base), config.segmenter.into())
+                ModelUrls::under(&resolve(&base), config.segmenter)
             }
         };
         let inner = Rc::new(Inner {
@@ -274,17 +321,25 @@ impl Effects {
             image: RefCell::new(None),
             applied: RefCell::new(None),
             stopped: Cell::new(false),
+            build: RefCell::new(None),
             renderer: RefCell::new(None),
             present_ms: Cell::new((0.0, 0)),
         });
         let effects = Self { inner };
+        let build = match vision::chosen_build() {
+            Ok(build) => build,
+            Err(e) => {
+                effects.inner.unavailable(e);
+                return Ok((effects, events));
+            }
+        };
         let unavailable = match effects.inner.config.mode {
             Mode::Main => Some(None),
             Mode::Worker => worker_unavailable().map(Some),
         };
         match unavailable {
             None => {
-                if let Err(reason) = effects.start_worker() {
+                if let Err(reason) = effects.start_worker(build) {
                     effects.inner.to_main(Some(reason));
                 }
             }
@@ -294,7 +349,8 @@ impl Effects {
     }
 
     /// Starts the effects and waits for the models: fails with a typed
-    /// error when one cannot be fetched or does not load.
+    /// error when the vision module or a model cannot be fetched or does
+    /// not load.
     pub async fn load(
         config: EffectsConfig,
     ) -> Result<(Self, UnboundedReceiver<EffectsEvent>), EffectsError> {
@@ -312,20 +368,24 @@ impl Effects {
     /// has started, and for good if it could not).
     pub fn thread(&self) -> Thread {
         match &*self.inner.backend.borrow() {
-            Backend::Worker { ready: true, .. } => Thread::Worker,
+            Backend::Host {
+                endpoint: Endpoint::Worker { .. },
+                ready: true,
+                ..
+            } => Thread::Worker,
             _ => Thread::Main,
         }
     }
 
-    fn start_worker(&self) -> Result<(), String> {
-        // A `blob:` URL made once per page (or, with wasm-bindgen's
-        // `--split-linked-modules`, a file next to the module); never
-        // revoked, since later workers reuse it.
-        let url = wasm_bindgen::link_to!(module = "/src/effects/worker.js");
-        let options = WorkerOptions::new();
-        options.set_type(WorkerType::Module);
-        options.set_name("peerlens-effects");
-        let worker = Worker::new_with_options(&url, &options).map_err(|e| {
+    /// The build of the vision module that runs, once it runs, with the
+    /// reason it is not the one asked for when it is not (the relaxed-SIMD
+    /// build did not compile).
+    pub fn vision_build(&self) -> Option<(VisionBuild, Option<String>)> {
+        self.inner.build.borrow().clone()
+    }
+
+    fn start_worker(&self, build: VisionBuild) -> Result<(), String> {
+        let worker = vision::start_worker().map_err(|e| {
             format!(
                 "cannot start the worker: {}",
                 crate::JsErrorInfo::from_js(&e)
@@ -334,7 +394,7 @@ impl Effects {
         let weak = Rc::downgrade(&self.inner);
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             if let Some(inner) = weak.upgrade() {
-                inner.from_worker(event.data());
+                inner.from_host(event.data());
             }
         });
         let weak = Rc::downgrade(&self.inner);
@@ -342,48 +402,40 @@ impl Effects {
             let message = js_sys::Reflect::get(&event, &"message".into())
                 .ok()
                 .and_then(|m| m.as_string())
-                .unwrap_or_else(|| "the worker script failed".into());
+                .unwrap_or_else(|| "the worker script failed to load".into());
             if let Some(inner) = weak.upgrade() {
                 inner.worker_failed(message);
             }
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        // The bootstrap's one message: which build to load (from the
+        // directory of the worker's own script).
         let boot = js_sys::Object::new();
-        let glue = bindings::GLUE_URL.with(JsValue::clone);
-        let _ = js_sys::Reflect::set(&boot, &"glue".into(), &glue);
-        let _ = js_sys::Reflect::set(&boot, &"module".into(), &wasm_bindgen::module());
+        let _ = js_sys::Reflect::set(&boot, &"build".into(), &build.as_str().into());
         worker.post_message(&boot).map_err(|e| {
             format!(
                 "cannot start the worker: {}",
                 crate::JsErrorInfo::from_js(&e)
             )
         })?;
-        *self.inner.backend.borrow_mut() = Backend::Worker {
+        *self.inner.backend.borrow_mut() = Backend::waiting(Endpoint::Worker {
             worker,
-            ready: false,
-            held: Vec::new(),
-            frames: Rc::default(),
             _on_message: on_message,
             _on_error: on_error,
-        };
-        let settings = ToWorker::Settings {
-            settings: self.inner.settings.borrow().clone(),
-            has_image: false,
-        };
-        self.inner.post(&settings, &[], &[]);
-        let load = ToWorker::Load {
-            urls: self.inner.urls.clone(),
-            segmenter: self.inner.config.segmenter,
-        };
-        self.inner.post(&load, &[], &[]);
+        });
+        self.inner.post_setup();
         let weak = Rc::downgrade(&self.inner);
         spawn_local(async move {
             gloo_timers::future::TimeoutFuture::new(WORKER_BOOT_TIMEOUT_MS).await;
             if let Some(inner) = weak.upgrade() {
                 let waiting = matches!(
                     &*inner.backend.borrow(),
-                    Backend::Worker { ready: false, .. }
+                    Backend::Host {
+                        endpoint: Endpoint::Worker { .. },
+                        ready: false,
+                        ..
+                    }
                 );
                 if waiting {
                     inner.worker_failed(format!(
@@ -427,6 +479,8 @@ impl Effects {
     /// Processes `stream`'s first video track. The returned stream carries
     /// the output canvas's video and `stream`'s audio tracks, unchanged.
     /// Applying again replaces the previous output (whose track ends).
+    /// Where the vision module cannot run, the stream carries a clone of
+    /// the camera's track, unprocessed.
     pub async fn apply(&self, stream: &MediaStream) -> Result<MediaStream, EffectsError> {
         let inner = &self.inner;
         if inner.stopped.get() {
@@ -440,6 +494,15 @@ impl Effects {
             .map_err(|_| EffectsError::NoVideoTrack)?;
         inner.detach();
         let (width, height, fps) = track_geometry(&track);
+        let in_worker = match &*inner.backend.borrow() {
+            Backend::Host { endpoint, .. } => Some(matches!(endpoint, Endpoint::Worker { .. })),
+            Backend::Unavailable => None,
+            Backend::Stopped => return Err(EffectsError::Stopped),
+        };
+        let Some(in_worker) = in_worker else {
+            let output = track.clone();
+            return inner.output_stream(stream, output, None);
+        };
         let document = web_sys::window()
             .and_then(|w| w.document())
             .ok_or_else(|| EffectsError::Unsupported("effects need a page (a document)".into()))?;
@@ -453,104 +516,70 @@ impl Effects {
             && global_has("MediaStreamTrackProcessor"))
         .then(|| MediaStreamTrackProcessor::for_track(&track, PROCESSOR_BUFFER).ok())
         .flatten();
-
-        let worker_mode = matches!(&*inner.backend.borrow(), Backend::Worker { .. });
-        let output;
-        let video = if worker_mode {
-            // Where the page cannot capture a transferred canvas (or the app
-            // asks for it), the worker draws on its own canvas and sends the
-            // frames back as bitmaps.
-            let offscreen = if inner.config.worker_output == WorkerOutput::Transferred
+        let readable = processor.as_ref().map(|p| p.readable());
+        let source = match (&readable, in_worker) {
+            (Some(_), _) => SourceKind::Processor,
+            (None, true) => SourceKind::Bitmap,
+            (None, false) => SourceKind::Video,
+        };
+        let start = ToWorker::Start {
+            source,
+            fps,
+            stats_interval_ms: inner.config.stats_interval_ms,
+            width,
+            height,
+        };
+        let mut objects: Vec<(&str, JsValue)> = Vec::new();
+        let mut transfer: Vec<JsValue> = Vec::new();
+        if in_worker {
+            // Where the page cannot capture a transferred canvas (or the
+            // app asks for it), the worker draws on its own canvas and
+            // sends the frames back as bitmaps.
+            if inner.config.worker_output == WorkerOutput::Transferred
                 && captures_transferred_canvas()
             {
-                Some(canvas.transfer_control_to_offscreen().map_err(|e| {
+                let offscreen = canvas.transfer_control_to_offscreen().map_err(|e| {
                     EffectsError::browser("transferring the canvas to the worker", &e)
-                })?)
+                })?;
+                objects.push(("canvas", offscreen.clone().into()));
+                transfer.push(offscreen.into());
             } else {
-                None
-            };
-            let readable = processor.as_ref().map(|p| p.readable());
-            let source = if readable.is_some() {
-                SourceKind::Processor
-            } else {
-                SourceKind::Bitmap
-            };
-            let start = ToWorker::Start {
-                source,
-                fps,
-                stats_interval_ms: inner.config.stats_interval_ms,
-                width,
-                height,
-            };
-            let mut objects: Vec<(&str, JsValue)> = Vec::new();
-            match offscreen {
-                Some(offscreen) => objects.push(("canvas", offscreen.into())),
-                None => {
-                    let renderer = canvas
-                        .get_context("bitmaprenderer")
-                        .ok()
-                        .flatten()
-                        .and_then(|c| c.dyn_into::<ImageBitmapRenderingContext>().ok())
-                        .ok_or_else(|| {
-                            EffectsError::Unsupported(
-                                "neither a transferable canvas nor a bitmaprenderer context".into(),
-                            )
-                        })?;
-                    *inner.renderer.borrow_mut() = Some(renderer);
-                }
+                let renderer = canvas
+                    .get_context("bitmaprenderer")
+                    .ok()
+                    .flatten()
+                    .and_then(|c| c.dyn_into::<ImageBitmapRenderingContext>().ok())
+                    .ok_or_else(|| {
+                        EffectsError::Unsupported(
+                            "neither a transferable canvas nor a bitmaprenderer context".into(),
+                        )
+                    })?;
+                *inner.renderer.borrow_mut() = Some(renderer);
             }
+            if let Some(readable) = readable {
+                objects.push(("readable", readable.clone().into()));
+                transfer.push(readable.into());
+            }
+        } else {
+            // On the page nothing is cloned: the host draws on this canvas
+            // and reads this stream.
+            objects.push(("canvas", canvas.clone().into()));
             if let Some(readable) = readable {
                 objects.push(("readable", readable.into()));
             }
-            let named: Vec<(&str, &JsValue)> = objects.iter().map(|(n, o)| (*n, o)).collect();
-            let transfer: Vec<&JsValue> = objects.iter().map(|(_, o)| o).collect();
-            inner.post(&start, &named, &transfer);
-            // After the transfer: Firefox refuses to transfer a canvas
-            // that is already captured.
-            output = capture(&canvas)?;
-            match source {
-                SourceKind::Processor => None,
-                _ => Some(inner.bitmap_tap(&document, &track, fps)?),
-            }
-        } else {
-            let runner = match &*inner.backend.borrow() {
-                Backend::Main { runner } => runner.clone(),
-                _ => return Err(EffectsError::Stopped),
-            };
-            let readable = processor.as_ref().map(|p| p.readable());
-            let source = if readable.is_some() {
-                SourceKind::Processor
-            } else {
-                SourceKind::Video
-            };
-            output = capture(&canvas)?;
-            let canvas: AnyCanvas = canvas.clone().unchecked_into();
-            let engine = runner.borrow_mut().start(
-                StartSpec {
-                    canvas,
-                    thread: Thread::Main,
-                    source,
-                    fps,
-                    stats_interval_ms: inner.config.stats_interval_ms,
-                    readable,
-                    present: None,
-                },
-                inner.sink(),
-            )?;
-            match source {
-                SourceKind::Processor => None,
-                _ => Some(inner.video_tap(&document, &track, fps, engine)?),
-            }
-        };
-
-        let tracks = Array::of1(&output);
-        for audio in stream.get_audio_tracks().iter() {
-            tracks.push(&audio);
         }
-        let out = MediaStream::new_with_tracks(&tracks)
-            .map_err(|e| EffectsError::browser("building the output stream", &e))?;
-        *inner.applied.borrow_mut() = Some(Applied { output, video });
-        Ok(out)
+        let named: Vec<(&str, &JsValue)> = objects.iter().map(|(n, o)| (*n, o)).collect();
+        let transfer: Vec<&JsValue> = transfer.iter().collect();
+        inner.post(&start, &named, &transfer);
+        // After the transfer: Firefox refuses to transfer a canvas that is
+        // already captured.
+        let output = capture(&canvas)?;
+        let video = match source {
+            SourceKind::Processor => None,
+            SourceKind::Bitmap => Some(inner.bitmap_tap(&document, &track, fps)?),
+            SourceKind::Video => Some(inner.video_tap(&document, &track, fps)?),
+        };
+        inner.output_stream(stream, output, video)
     }
 
     /// Stops the effects: ends the worker, the output track and the frame
@@ -652,55 +681,84 @@ fn hidden_video(
 }
 
 impl Inner {
-    fn sink(self: &Rc<Self>) -> Sink {
-        let events = self.events.clone();
-        Rc::new(move |report| {
-            let event = match report {
-                Report::Stats(stats) => EffectsEvent::Stats(stats),
-                Report::Error(error) => EffectsEvent::Error(error),
-            };
-            let _ = events.unbounded_send(event);
-        })
-    }
-
     fn emit(&self, event: EffectsEvent) {
         let _ = self.events.unbounded_send(event);
     }
 
-    /// Posts to the worker, or holds the message until it is ready.
+    /// Posts to the host, or holds the message until it is ready.
     fn post(&self, message: &ToWorker, objects: &[(&str, &JsValue)], transfer: &[&JsValue]) {
         let envelope = match envelope(message, objects) {
             Ok(envelope) => envelope,
             Err(e) => {
                 self.emit(EffectsEvent::Error(EffectsError::browser(
-                    "encoding a message for the worker",
+                    "encoding a message for the vision module",
                     &e,
                 )));
                 return;
             }
         };
         let transfer: Array = transfer.iter().copied().collect();
-        if let Backend::Worker {
-            worker,
-            ready,
-            held,
-            ..
-        } = &mut *self.backend.borrow_mut()
-        {
-            if *ready {
-                if let Err(e) = worker.post_message_with_transfer(&envelope, &transfer) {
-                    self.emit(EffectsEvent::Error(EffectsError::browser(
-                        "sending to the worker",
-                        &e,
-                    )));
+        let sender = match &mut *self.backend.borrow_mut() {
+            Backend::Host {
+                endpoint,
+                ready,
+                held,
+                ..
+            } => match (endpoint, *ready) {
+                (Endpoint::Worker { worker, .. }, true) => Sender::Worker(worker.clone()),
+                (Endpoint::Page { host, .. }, true) => Sender::Page(host.clone()),
+                _ => {
+                    held.push((envelope, transfer));
+                    return;
                 }
-            } else {
-                held.push((envelope, transfer));
-            }
+            },
+            _ => return,
+        };
+        if let Err(e) = sender.send(&envelope, &transfer) {
+            self.emit(EffectsEvent::Error(EffectsError::browser(
+                "sending to the vision module",
+                &e,
+            )));
         }
     }
 
-    fn from_worker(self: &Rc<Self>, data: JsValue) {
+    /// The first messages to a new host: the settings (with the background
+    /// image, if one was set) and the models to load.
+    fn post_setup(&self) {
+        let image = self.image.borrow().clone();
+        let settings = ToWorker::Settings {
+            settings: self.settings.borrow().clone(),
+            has_image: image.is_some(),
+        };
+        match &image {
+            Some(image) => self.post(&settings, &[("image", image)], &[]),
+            None => self.post(&settings, &[], &[]),
+        }
+        let load = ToWorker::Load {
+            urls: self.urls.clone(),
+            segmenter: self.config.segmenter,
+        };
+        self.post(&load, &[], &[]);
+    }
+
+    /// The stream `apply` returns: `output` and `stream`'s audio tracks.
+    fn output_stream(
+        &self,
+        stream: &MediaStream,
+        output: MediaStreamTrack,
+        video: Option<VideoTap>,
+    ) -> Result<MediaStream, EffectsError> {
+        let tracks = Array::of1(&output);
+        for audio in stream.get_audio_tracks().iter() {
+            tracks.push(&audio);
+        }
+        let out = MediaStream::new_with_tracks(&tracks)
+            .map_err(|e| EffectsError::browser("building the output stream", &e))?;
+        *self.applied.borrow_mut() = Some(Applied { output, video });
+        Ok(out)
+    }
+
+    fn from_host(self: &Rc<Self>, data: JsValue) {
         let message = match open_envelope::<FromWorker>(&data) {
             Ok(message) => message,
             Err(reason) => {
@@ -711,17 +769,31 @@ impl Inner {
             }
         };
         match message {
-            FromWorker::Ready => {
-                if let Backend::Worker {
-                    worker,
-                    ready,
-                    held,
-                    ..
-                } = &mut *self.backend.borrow_mut()
-                {
-                    *ready = true;
-                    for (envelope, transfer) in held.drain(..) {
-                        let _ = worker.post_message_with_transfer(&envelope, &transfer);
+            FromWorker::Ready { build, fallback } => {
+                let (sender, held) = match &mut *self.backend.borrow_mut() {
+                    Backend::Host {
+                        endpoint,
+                        ready,
+                        held,
+                        ..
+                    } => {
+                        *ready = true;
+                        let sender = match endpoint {
+                            Endpoint::Worker { worker, .. } => Sender::Worker(worker.clone()),
+                            Endpoint::Page { host, .. } => Sender::Page(host.clone()),
+                            Endpoint::PageLoading => return,
+                        };
+                        (sender, std::mem::take(held))
+                    }
+                    _ => return,
+                };
+                *self.build.borrow_mut() = Some((build, fallback));
+                for (envelope, transfer) in held {
+                    if let Err(e) = sender.send(&envelope, &transfer) {
+                        self.emit(EffectsEvent::Error(EffectsError::browser(
+                            "sending to the vision module",
+                            &e,
+                        )));
                     }
                 }
                 self.booted.set(Ok(()));
@@ -745,7 +817,7 @@ impl Inner {
             }
             FromWorker::Frame => {
                 let t0 = now();
-                if let Some(bitmap) = worker::object_of(&data, "bitmap") {
+                if let Some(bitmap) = object_of(&data, "bitmap") {
                     let bitmap: ImageBitmap = bitmap.unchecked_into();
                     match &*self.renderer.borrow() {
                         Some(renderer) => renderer.transfer_from_image_bitmap(&bitmap),
@@ -758,7 +830,7 @@ impl Inner {
             FromWorker::Error(e) => self.emit(EffectsEvent::Error(e)),
             FromWorker::FrameDone => {
                 let frames = match &*self.backend.borrow() {
-                    Backend::Worker { frames, .. } => frames.clone(),
+                    Backend::Host { frames, .. } => frames.clone(),
                     _ => return,
                 };
                 frames.borrow_mut().in_flight = false;
@@ -776,50 +848,86 @@ impl Inner {
     /// updating; `apply` again to recover.
     fn worker_failed(self: &Rc<Self>, reason: String) {
         let ready = match &*self.backend.borrow() {
-            Backend::Worker { ready, .. } => *ready,
+            Backend::Host {
+                endpoint: Endpoint::Worker { .. },
+                ready,
+                ..
+            } => *ready,
             _ => return,
         };
         if ready {
             self.emit(EffectsEvent::Error(EffectsError::Worker(reason)));
             return;
         }
-        if let Backend::Worker { worker, .. } = &*self.backend.borrow() {
+        if let Backend::Host {
+            endpoint: Endpoint::Worker { worker, .. },
+            ..
+        } = &*self.backend.borrow()
+        {
             worker.terminate();
         }
         self.to_main(Some(reason));
     }
 
-    /// Runs everything on the main thread from now on. `reason` is why the
-    /// worker was not used, when it was wanted.
+    /// Runs everything on the main thread from now on: loads the vision
+    /// module on the page and drives it with the same messages. `reason`
+    /// is why the worker was not used, when it was wanted.
     fn to_main(self: &Rc<Self>, reason: Option<String>) {
-        let runner: Rc<RefCell<Runner>> = Rc::default();
-        runner
-            .borrow_mut()
-            .set_settings(self.settings.borrow().clone(), self.image.borrow().clone());
-        *self.backend.borrow_mut() = Backend::Main {
-            runner: runner.clone(),
-        };
+        *self.backend.borrow_mut() = Backend::waiting(Endpoint::PageLoading);
         if let Some(reason) = reason {
             self.emit(EffectsEvent::Error(EffectsError::Worker(reason)));
         }
-        self.booted.set(Ok(()));
+        self.post_setup();
         let weak: Weak<Inner> = Rc::downgrade(self);
-        let urls = self.urls.clone();
-        let segmenter = self.config.segmenter;
-        let events = self.events.clone();
         spawn_local(async move {
-            let result = Runner::load(&runner, &urls, segmenter, &mut |p| {
-                let _ = events.unbounded_send(EffectsEvent::Progress(p));
-            })
-            .await;
-            if let Some(inner) = weak.upgrade() {
-                match &result {
-                    Ok(ms) => inner.emit(EffectsEvent::Loaded { ms: *ms }),
-                    Err(e) => inner.emit(EffectsEvent::Error(e.clone())),
+            let loaded = vision::load_on_page().await;
+            let Some(inner) = weak.upgrade() else {
+                return;
+            };
+            if inner.stopped.get() {
+                return;
+            }
+            let vision = match loaded {
+                Ok(vision) => vision,
+                Err(e) => return inner.unavailable(e),
+            };
+            let weak = Rc::downgrade(&inner);
+            let reply = Closure::<dyn FnMut(JsValue)>::new(move |message: JsValue| {
+                if let Some(inner) = weak.upgrade() {
+                    inner.from_host(message);
                 }
-                inner.loaded.set(result);
+            });
+            let host = js_sys::Reflect::get(&vision.module, &"EffectsHost".into())
+                .and_then(|class| class.dyn_into::<js_sys::Function>())
+                .and_then(|class| {
+                    let fallback = vision.fallback.clone().map_or(JsValue::NULL, JsValue::from);
+                    let args = Array::of2(reply.as_ref().unchecked_ref(), &fallback);
+                    js_sys::Reflect::construct(&class, &args)
+                });
+            match host {
+                Ok(host) => {
+                    if let Backend::Host { endpoint, .. } = &mut *inner.backend.borrow_mut() {
+                        *endpoint = Endpoint::Page {
+                            host,
+                            _reply: reply,
+                        };
+                    }
+                }
+                Err(e) => inner.unavailable(EffectsError::browser(
+                    "starting the vision module on the page",
+                    &e,
+                )),
             }
         });
+    }
+
+    /// No build of the vision module can run: the effects fail with
+    /// `error` and `apply` passes the camera through.
+    fn unavailable(&self, error: EffectsError) {
+        *self.backend.borrow_mut() = Backend::Unavailable;
+        self.emit(EffectsEvent::Error(error.clone()));
+        self.loaded.set(Err(error));
+        self.booted.set(Ok(()));
     }
 
     fn set_settings(
@@ -830,28 +938,19 @@ impl Inner {
         if self.stopped.get() {
             return Err(EffectsError::Stopped);
         }
-        settings.to_options()?;
+        settings.check()?;
         *self.settings.borrow_mut() = settings.clone();
         if let Some(image) = &image {
             *self.image.borrow_mut() = Some(image.clone());
         }
-        let main = match &*self.backend.borrow() {
-            Backend::Main { runner } => Some(runner.clone()),
-            _ => None,
+        let message = ToWorker::Settings {
+            settings,
+            has_image: image.is_some(),
         };
-        match main {
-            Some(runner) => runner.borrow_mut().set_settings(settings, image),
-            None => {
-                let message = ToWorker::Settings {
-                    settings,
-                    has_image: image.is_some(),
-                };
-                match &image {
-                    // Cloned, not transferred: the app keeps its bitmap.
-                    Some(image) => self.post(&message, &[("image", image)], &[]),
-                    None => self.post(&message, &[], &[]),
-                }
-            }
+        match &image {
+            // Cloned, not transferred: the app keeps its bitmap.
+            Some(image) => self.post(&message, &[("image", image)], &[]),
+            None => self.post(&message, &[], &[]),
         }
         Ok(())
     }
@@ -887,7 +986,7 @@ impl Inner {
         fps: f64,
     ) -> Result<VideoTap, EffectsError> {
         let frames = match &*self.backend.borrow() {
-            Backend::Worker { frames, .. } => frames.clone(),
+            Backend::Host { frames, .. } => frames.clone(),
             _ => return Err(EffectsError::Stopped),
         };
         *frames.borrow_mut() = PageFrames::default();
@@ -924,20 +1023,23 @@ impl Inner {
     }
 
     /// Main-thread mode without a processor: each frame of a hidden video
-    /// is drawn as it is presented.
+    /// goes to the host on the page, which draws it as it is presented.
     fn video_tap(
         self: &Rc<Self>,
         document: &web_sys::Document,
         track: &MediaStreamTrack,
         fps: f64,
-        engine: Rc<RefCell<Engine>>,
     ) -> Result<VideoTap, EffectsError> {
-        let sink = self.sink();
+        let weak = Rc::downgrade(self);
         self.tap(document, track, fps, move |video, gap| {
-            let video: &HtmlVideoElement = video.unchecked_ref();
-            let (w, h) = (video.video_width(), video.video_height());
-            engine.borrow_mut().page_counts(1 + gap, gap, 0.0);
-            Runner::draw(&engine, video, w, h, &sink);
+            if let Some(inner) = weak.upgrade() {
+                let message = ToWorker::Frame {
+                    arrived: 1 + gap,
+                    dropped: gap,
+                    main_ms: 0.0,
+                };
+                inner.post(&message, &[("bitmap", video)], &[]);
+            }
         })
     }
 
@@ -1014,7 +1116,7 @@ impl Inner {
                 video.stop();
             }
         }
-        if let Backend::Worker { frames, .. } = &*self.backend.borrow() {
+        if let Backend::Host { frames, .. } = &*self.backend.borrow() {
             if let Some(waiting) = frames.borrow_mut().waiting.take() {
                 waiting.close();
             }
@@ -1027,13 +1129,23 @@ impl Inner {
         }
         self.detach();
         match std::mem::replace(&mut *self.backend.borrow_mut(), Backend::Stopped) {
-            Backend::Worker { worker, .. } => {
-                worker.set_onmessage(None);
-                worker.set_onerror(None);
-                worker.terminate();
-            }
-            Backend::Main { runner } => runner.borrow_mut().stop(),
-            Backend::Stopped => {}
+            Backend::Host { endpoint, .. } => match endpoint {
+                Endpoint::Worker { worker, .. } => {
+                    worker.set_onmessage(None);
+                    worker.set_onerror(None);
+                    worker.terminate();
+                }
+                Endpoint::Page { host, .. } => {
+                    // `free()` ends the host's frame path and its models.
+                    if let Ok(free) = js_sys::Reflect::get(&host, &"free".into())
+                        .and_then(|f| f.dyn_into::<js_sys::Function>())
+                    {
+                        let _ = free.call0(&host);
+                    }
+                }
+                Endpoint::PageLoading => {}
+            },
+            Backend::Unavailable | Backend::Stopped => {}
         }
         self.booted.set(Err(EffectsError::Stopped));
         self.loaded.set(Err(EffectsError::Stopped));

@@ -1,117 +1,27 @@
-//! Loading the effects' models in the browser: progress, and typed errors
-//! for a missing and a corrupt model. Models are served as blob URLs of
-//! the repository's own files; the 404 comes from the test runner's HTTP
-//! server.
+//! What the effects tests share: the models as blob URLs, and the vision
+//! module's location. The tests run the real vision module, built by
+//! `cargo xtask test` into `target/vision-web/debug` (which the test
+//! runner serves, from the crate's directory).
 
-use peerlens::{
-    effects::{fetch_bytes, load_pipeline, EffectsError, ModelUrls, Progress},
-    vision::{EffectOptions, SegmenterModel},
-};
-use wasm_bindgen_test::wasm_bindgen_test;
+use peerlens::effects::{configure_vision, VisionOptions};
 
 pub(crate) const DETECTOR: &[u8] = include_bytes!("../../models/face_detection_short_range.onnx");
 pub(crate) const MESH: &[u8] = include_bytes!("../../models/face_landmark.onnx");
-pub(crate) const SEGMENTER: &[u8] = include_bytes!("../../models/selfie_segmentation.onnx");
+
+/// Where xtask puts the debug builds of the vision module.
+pub(crate) const VISION_BASE: &str = "/target/vision-web/debug/";
+
+/// Points the effects at the vision module's debug builds.
+pub(crate) fn use_test_vision() {
+    configure_vision(VisionOptions {
+        base_url: Some(VISION_BASE.into()),
+        build: None,
+    });
+}
 
 /// A `blob:` URL serving `bytes`.
 pub(crate) fn blob_url(bytes: &[u8]) -> String {
     let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
     let blob = web_sys::Blob::new_with_u8_array_sequence(&parts).expect("a blob");
     web_sys::Url::create_object_url_with_blob(&blob).expect("an object URL")
-}
-
-#[wasm_bindgen_test]
-async fn a_model_is_fetched_whole_with_monotonic_progress() {
-    let url = blob_url(SEGMENTER);
-    let mut seen: Vec<(u64, Option<u64>)> = Vec::new();
-    let bytes = fetch_bytes(&url, &mut |got, total| seen.push((got, total)))
-        .await
-        .expect("the blob fetches");
-    assert_eq!(bytes, SEGMENTER);
-    assert!(
-        seen.len() >= 2,
-        "progress before and after the body: {seen:?}"
-    );
-    assert!(
-        seen.windows(2).all(|w| w[0].0 <= w[1].0),
-        "monotonic: {seen:?}"
-    );
-    assert_eq!(seen.last().map(|s| s.0), Some(SEGMENTER.len() as u64));
-    for (_, total) in &seen {
-        assert!(total.is_none() || *total == Some(SEGMENTER.len() as u64));
-    }
-}
-
-#[wasm_bindgen_test]
-async fn a_missing_model_is_a_typed_http_error() {
-    let urls = ModelUrls::under("/peerlens-no-such-dir", SegmenterModel::General);
-    let err = load_pipeline(
-        &urls,
-        SegmenterModel::General,
-        EffectOptions::default(),
-        &mut |_| {},
-    )
-    .await
-    .expect_err("nothing is served there");
-    match &err {
-        EffectsError::Http { url, status } => {
-            assert_eq!(*status, 404);
-            assert!(url.ends_with("face_detection_short_range.onnx"), "{url}");
-        }
-        other => panic!("expected an HTTP error, got {other:?}"),
-    }
-    assert_eq!(err.name(), "HttpError");
-}
-
-#[wasm_bindgen_test]
-async fn a_corrupt_model_is_a_typed_model_error_naming_its_url() {
-    let corrupt: Vec<u8> = MESH[..MESH.len() / 3].to_vec();
-    let urls = ModelUrls {
-        detector: blob_url(DETECTOR),
-        mesh: blob_url(&corrupt),
-        segmenter: blob_url(SEGMENTER),
-    };
-    let err = load_pipeline(
-        &urls,
-        SegmenterModel::General,
-        EffectOptions::default(),
-        &mut |_| {},
-    )
-    .await
-    .expect_err("a truncated mesh model");
-    match &err {
-        EffectsError::Model { url, .. } => assert_eq!(url, &urls.mesh),
-        other => panic!("expected a model error, got {other:?}"),
-    }
-}
-
-#[wasm_bindgen_test]
-async fn the_three_models_load_with_combined_progress() {
-    let urls = ModelUrls {
-        detector: blob_url(DETECTOR),
-        mesh: blob_url(MESH),
-        segmenter: blob_url(SEGMENTER),
-    };
-    let mut last = Progress::default();
-    let mut calls = 0;
-    let pipeline = load_pipeline(
-        &urls,
-        SegmenterModel::General,
-        EffectOptions::default(),
-        &mut |p| {
-            assert!(
-                p.loaded >= last.loaded,
-                "progress went back: {last:?} -> {p:?}"
-            );
-            last = p;
-            calls += 1;
-        },
-    )
-    .await
-    .expect("the models load in wasm");
-    let all = (DETECTOR.len() + MESH.len() + SEGMENTER.len()) as u64;
-    assert_eq!(last.loaded, all);
-    assert!(last.total.is_none() || last.total == Some(all), "{last:?}");
-    assert!(calls >= 6, "{calls} progress events");
-    assert_eq!(pipeline.options(), &EffectOptions::default());
 }

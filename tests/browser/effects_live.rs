@@ -22,8 +22,7 @@ use web_sys::{HtmlVideoElement, MediaStream, MediaStreamTrackState};
 use super::effects::{blob_url, DETECTOR, MESH};
 use super::{is_chromium, pixels, sleep, video_element};
 
-pub(crate) const LANDSCAPE: &[u8] =
-    include_bytes!("../../models/selfie_segmentation_landscape.onnx");
+const LANDSCAPE: &[u8] = include_bytes!("../../models/selfie_segmentation_landscape.onnx");
 const FACE_JSON: &str = include_str!("../../crates/vision/tests/fixtures/decoded/astronaut.json");
 /// The reference mask of astronaut.png, 512x512, 0-255.
 const FACE_MASK: &[u8] =
@@ -42,6 +41,7 @@ fn model_urls() -> ModelUrls {
 }
 
 fn config(mode: Mode, settings: &str) -> EffectsConfig {
+    super::effects::use_test_vision();
     EffectsConfig {
         models: Some(model_urls()),
         segmenter: Segmenter::Landscape,

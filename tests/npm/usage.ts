@@ -7,6 +7,10 @@ import init, {
   Camera,
   Effects,
   Janus,
+  RawModel,
+  configureVision,
+  loadVision,
+  probeVisionBuild,
   JanusEchoTest,
   JanusStreaming,
   JanusVideoRoom,
@@ -38,6 +42,22 @@ export async function usage(video: HTMLVideoElement): Promise<void> {
   await Effects.load({ settings: { background: { kind: "sparkles" } } });
   const processed: MediaStream = await effects.apply(camera.stream);
   video.srcObject = processed;
+  const build: string | undefined = effects.visionBuild;
+  console.log(build, effects.visionFallback ?? "");
+
+  const probed: string | undefined = probeVisionBuild();
+  configureVision({ build: "simd128" });
+  // @ts-expect-error the builds are a closed set
+  configureVision({ build: "avx512" });
+  configureVision({});
+  const vision = await loadVision();
+  vision.module.setVisionKernels("tract");
+  const gflops: number = vision.module.benchVisionGemm("peerlens", 64, 64, 64, 10);
+  console.log(probed, vision.build, vision.fallback ?? "", gflops);
+  const model: RawModel = await RawModel.load(new Uint8Array(), [1, 128, 128, 3], [[1, 896, 16]]);
+  const outputs: Float32Array[] = model.run(new Float32Array(128 * 128 * 3));
+  console.log(model.build, outputs.length, model.matmuls().length);
+  model.free();
 
   const room: Room = Room.join({
     url: "wss://example.test/ws",

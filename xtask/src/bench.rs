@@ -16,7 +16,8 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("server") => server(),
         Some("effects") => effects(),
         Some("media-server") => media_server(),
-        _ => Err("usage: cargo xtask bench vision|rtc|server|effects|media-server".into()),
+        Some("size") => crate::size::run(),
+        _ => Err("usage: cargo xtask bench vision|rtc|server|effects|media-server|size".into()),
     }
 }
 
@@ -77,8 +78,9 @@ fn gzipped_size(path: &Path) -> Result<usize> {
     Ok(output.stdout.len())
 }
 
-/// Builds the library's release wasm and its JS bindings into `out`.
-/// Returns the path of the `.wasm` the bindings load.
+/// Builds the library's release wasm and its JS bindings into `out`, with
+/// the vision module's release builds next to them. Returns the path of
+/// the main `.wasm` the bindings load.
 pub fn build_library_wasm(out: &Path) -> Result<std::path::PathBuf> {
     run_cmd(cargo().args([
         "build",
@@ -103,6 +105,9 @@ pub fn build_library_wasm(out: &Path) -> Result<std::path::PathBuf> {
             .arg(out)
             .arg(&wasm),
     )?;
+    let vision = root().join("target/vision-web/release");
+    crate::vision::build(true, &vision)?;
+    crate::vision::copy(&vision, out)?;
     Ok(out.join("peerlens_bg.wasm"))
 }
 
@@ -127,11 +132,23 @@ fn vision() -> Result<()> {
     setup::run()?;
     let dir = target_dir().join("bench/vision");
     let _ = fs::remove_dir_all(&dir);
-    let wasm = build_library_wasm(&dir.join("pkg"))?;
-    let raw = fs::metadata(&wasm)
-        .map_err(|e| format!("{}: {e}", wasm.display()))?
-        .len();
-    let gz = gzipped_size(&wasm)?;
+    let vision = root().join("target/vision-web/release");
+    crate::vision::build(true, &vision)?;
+    fs::create_dir_all(dir.join("pkg")).map_err(|e| e.to_string())?;
+    crate::vision::copy(&vision, &dir.join("pkg"))?;
+    let mut sizes = Vec::new();
+    for (stem, _) in crate::vision::BUILDS {
+        let wasm = dir.join("pkg").join(format!("{stem}_bg.wasm"));
+        let raw = fs::metadata(&wasm)
+            .map_err(|e| format!("{}: {e}", wasm.display()))?
+            .len();
+        let gz = gzipped_size(&wasm)?;
+        sizes.push(format!(
+            "{stem}_bg.wasm {:.2} MB raw, {:.2} MB gzipped (-9)",
+            raw as f64 / 1e6,
+            gz as f64 / 1e6
+        ));
+    }
 
     let page = root().join("xtask/bench/vision");
     for file in ["index.html", "bench.js"] {
@@ -167,12 +184,7 @@ fn vision() -> Result<()> {
         )?;
     }
     println!("\n== running the vision benchmark in headless Chromium (a few minutes)");
-    run_cmd(
-        driver("vision")
-            .arg(&dir)
-            .arg(raw.to_string())
-            .arg(gz.to_string()),
-    )
+    run_cmd(driver("vision").arg(&dir).arg(sizes.join("; ")))
 }
 
 /// `bench rtc`: the demo (trunk release build) next to the raw-JS baseline

@@ -12,14 +12,18 @@ use crate::{
 
 /// Builds www/ into www/dist with trunk, in release mode and offline (the
 /// installed wasm-bindgen-cli matches Cargo.lock, so trunk needs no
-/// download).
+/// download), and puts the vision module's release builds next to it,
+/// where the page's loader looks for them.
 pub fn build_www() -> Result<()> {
+    let vision = root().join("target/vision-web/release");
+    crate::vision::build(true, &vision)?;
     println!("\n== building the demo (www/) with trunk");
     run_cmd(
         Command::new("trunk")
             .args(["build", "--release", "--offline"])
             .current_dir(root().join("www")),
-    )
+    )?;
+    crate::vision::copy(&vision, &root().join("www/dist"))
 }
 
 pub fn run(args: &[String]) -> Result<()> {

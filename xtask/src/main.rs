@@ -12,7 +12,9 @@ mod cmd;
 mod demo;
 mod pack;
 mod setup;
+mod size;
 mod test;
+mod vision;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -27,10 +29,12 @@ commands:
                         reference server (default 127.0.0.1:8080); Ctrl-C stops
   test                  setup, then fmt, clippy (native + wasm32), native tests,
                         browser tests (Chromium + Firefox), end-to-end tests
-  pack                  setup, build the npm package into pkg/ with wasm-pack
-                        (--target web): glue, .wasm, types, the effects worker
-  bench vision|rtc|server|effects|media-server
-                        run a benchmark in headless Chromium; prints a table
+  pack                  setup, build the npm package into pkg/: the main module
+                        (wasm-pack, --target web), the vision module's two
+                        builds, the effects worker and the loader
+  bench vision|rtc|server|effects|media-server|size
+                        run a benchmark (in headless Chromium, or on the npm
+                        package's files for `size`); prints a table
 ";
 
 fn main() -> ExitCode {

@@ -1,9 +1,11 @@
-//! `cargo xtask pack`: the npm package, built by wasm-pack (`--target
-//! web`) into `pkg/`: the glue, the `.wasm` (which the glue loads with
-//! `new URL(..., import.meta.url)`, so bundlers emit it), the TypeScript
-//! types, README and package.json. The effects
-//! worker's bootstrap is inlined in the glue (a `blob:` URL) and imports
-//! the glue by its `import.meta.url`.
+//! `cargo xtask pack`: the npm package, in `pkg/`. wasm-pack (`--target
+//! web`) builds the main module: its glue, its `.wasm` (which the glue
+//! loads with `new URL(..., import.meta.url)`, so bundlers emit it), the
+//! loader snippet, the TypeScript types, README and package.json. Next to
+//! them go the vision module's two builds with their glue, the effects
+//! worker's bootstrap and the vision loader ([`crate::vision`]), which the
+//! snippet reaches with literal `new URL(...)` and `import(...)` paths.
+//! Both modules ship without their name sections.
 
 use std::{path::PathBuf, process::Command};
 
@@ -51,15 +53,23 @@ pub fn build() -> Result<()> {
             .current_dir(root()),
     )?;
     let pkg = pkg_dir();
+    crate::vision::strip(&pkg.join("peerlens_bg.wasm"))?;
+    let vision_out = root().join("target/vision-web/release");
+    crate::vision::build(true, &vision_out)?;
+    crate::vision::copy(&vision_out, &pkg)?;
     let manifest_path = pkg.join("package.json");
     let text = std::fs::read_to_string(&manifest_path)
         .map_err(|e| format!("cannot read {}: {e}", manifest_path.display()))?;
-    // The effects worker is inlined in the glue (wasm-bindgen's
-    // `link_to!`), which the worker then imports by its own URL.
+    // The glue must not hold the vision module (it is fetched on first
+    // use), and the vision glue must hold the worker's entry.
     let glue = std::fs::read_to_string(pkg.join("peerlens.js"))
         .map_err(|e| format!("cannot read pkg/peerlens.js: {e}"))?;
-    if !glue.contains("__peerlens_effects_worker") {
-        return Err("pkg/peerlens.js lacks the effects worker's entry".into());
+    let vision_glue = std::fs::read_to_string(pkg.join("peerlens_vision.js"))
+        .map_err(|e| format!("cannot read pkg/peerlens_vision.js: {e}"))?;
+    if glue.contains("__peerlens_effects_worker")
+        || !vision_glue.contains("__peerlens_effects_worker")
+    {
+        return Err("the effects worker's entry is not in the vision module alone".into());
     }
     let anchor = "\"files\": [";
     let at = text
@@ -67,7 +77,11 @@ pub fn build() -> Result<()> {
         .ok_or_else(|| format!("{} has no \"files\" list", manifest_path.display()))?
         + anchor.len();
     let mut text = text;
-    for entry in ["README.md", "LICENSE-MIT", "LICENSE-APACHE"] {
+    let mut entries: Vec<String> = ["README.md", "LICENSE-MIT", "LICENSE-APACHE", "snippets/"]
+        .map(String::from)
+        .to_vec();
+    entries.extend(crate::vision::files());
+    for entry in &entries {
         if !text.contains(&format!("\"{entry}\"")) {
             text.insert_str(at, &format!("\n    \"{entry}\","));
         }
@@ -81,8 +95,12 @@ pub fn build() -> Result<()> {
         "README.md",
         "LICENSE-MIT",
         "LICENSE-APACHE",
-    ] {
-        if !pkg.join(file).is_file() {
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain(crate::vision::files())
+    {
+        if !pkg.join(&file).is_file() {
             return Err(format!("pkg/{file} is missing after wasm-pack"));
         }
     }

@@ -18,6 +18,7 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("firefox-esr", "browser tests in Firefox"),
     ("binaryen", "wasm-opt, which shrinks the release wasm"),
     ("gzip", "measuring the gzipped wasm size"),
+    ("brotli", "measuring the brotli size of the npm package's files (bench size)"),
     (
         "coturn",
         "the TURN server of the relay-only end-to-end test",

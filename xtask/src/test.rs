@@ -25,7 +25,9 @@ pub const FACE_VIDEO: &str = "effects_live::face_video";
 /// Crates that build for wasm32 and are linted for it.
 const WASM_CRATES: &[&str] = &[
     "peerlens",
+    "peerlens-core",
     "peerlens-vision",
+    "peerlens-vision-wasm",
     "peerlens-kernels",
     "peerlens-protocol",
     "peerlens-demo",
@@ -177,8 +179,9 @@ fn face_video_webdriver_json() -> Result<std::path::PathBuf> {
 }
 
 /// Builds `target/e2e-site`, the site of the media-server end-to-end
-/// tests: `tests/pages`, the library (debug build, with vision) bound by
-/// wasm-bindgen into `pkg/`, and the models.
+/// tests: `tests/pages`, the library (debug build) bound by wasm-bindgen
+/// into `pkg/` with the vision module's debug builds next to it, and the
+/// models.
 fn build_test_site() -> Result<()> {
     println!("\n== building the end-to-end test site (tests/pages and the library)");
     let status = cargo()
@@ -224,6 +227,7 @@ fn build_test_site() -> Result<()> {
         }
         Ok(())
     };
+    crate::vision::copy(&crate::vision::test_dir().join("debug"), &site.join("pkg"))?;
     copy_dir(&root().join("tests/pages"), &site, "html,js")?;
     copy_dir(&root().join("models"), &site.join("models"), "onnx")
 }
@@ -263,14 +267,40 @@ fn build_npm_app() -> Result<()> {
     Ok(())
 }
 
-/// The browser test command for one browser.
+/// The browser test command for one browser: the main crate's tests.
 fn browser_tests(driver_var: &str, driver: &str) -> Command {
+    browser_tests_of("peerlens", driver_var, driver)
+}
+
+/// The vision module's browser tests in one browser, in the build of
+/// `features` (see [`crate::vision::BUILDS`]).
+fn vision_browser_tests(driver_var: &str, driver: &str, features: &str) -> Command {
+    let mut command = browser_tests_of("peerlens-vision-wasm", driver_var, driver);
+    let build = if features.is_empty() {
+        "simd128"
+    } else {
+        "relaxed-simd"
+    };
+    command
+        .env(
+            "CARGO_TARGET_DIR",
+            crate::vision::build_target_dir(features),
+        )
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+            crate::vision::rustflags(features),
+        )
+        .env("PEERLENS_VISION_BUILD", build);
+    command
+}
+
+fn browser_tests_of(krate: &str, driver_var: &str, driver: &str) -> Command {
     let mut command = cargo();
     command
         .args([
             "test",
             "-p",
-            "peerlens",
+            krate,
             "--target",
             "wasm32-unknown-unknown",
             "--test",
@@ -359,6 +389,27 @@ pub fn run(args: &[String]) -> Result<()> {
         ]),
     );
 
+    // The vision module in each build: the parity tests and the kernels'
+    // in both (Chromium has relaxed SIMD), in Firefox in simd128.
+    let geckodriver = setup::cargo_bin().join("geckodriver");
+    for (stem, features) in crate::vision::BUILDS {
+        let name = format!("vision browser tests (Chromium, {stem})");
+        tally.tests(
+            &name,
+            &mut vision_browser_tests("CHROMEDRIVER", "/usr/bin/chromedriver", features),
+        );
+    }
+    tally.tests(
+        "vision browser tests (Firefox, peerlens_vision)",
+        &mut vision_browser_tests("GECKODRIVER", &geckodriver.to_string_lossy(), ""),
+    );
+
+    // The main crate's effects tests load the vision module's debug
+    // builds from target/vision-web/debug.
+    if let Err(e) = crate::vision::build(false, &crate::vision::test_dir().join("debug")) {
+        eprintln!("{e}");
+        tally.fail_step("building the vision module for the browser tests");
+    }
     let mut chromium = browser_tests("CHROMEDRIVER", "/usr/bin/chromedriver");
     chromium.args(["--", "--skip", FACE_VIDEO]);
     tally.tests("browser tests (Chromium)", &mut chromium);
@@ -374,7 +425,6 @@ pub fn run(args: &[String]) -> Result<()> {
             tally.fail_step("browser tests (Chromium, face video camera)");
         }
     }
-    let geckodriver = setup::cargo_bin().join("geckodriver");
     let mut firefox = browser_tests("GECKODRIVER", &geckodriver.to_string_lossy());
     firefox.args(["--", "--skip", CHROMIUM_ONLY, "--skip", FACE_VIDEO]);
     tally.tests("browser tests (Firefox)", &mut firefox);

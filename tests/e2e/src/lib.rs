@@ -10,12 +10,14 @@ mod chaos;
 pub mod demo_page;
 mod external;
 mod janus;
+mod logged_site;
 mod server;
 mod webdriver;
 
 pub use chaos::{ChaosServer, MALFORMED};
 pub use external::{cache_dir, ExternalServer};
 pub use janus::{free_udp_port, Janus, RtpFeed, MOUNTPOINT};
+pub use logged_site::LoggedSite;
 pub use server::TestServer;
 pub use webdriver::{Browser, Chromedriver, LogEntry, Screenshot};
 

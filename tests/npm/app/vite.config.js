@@ -1,5 +1,7 @@
 // Builds the app against the npm package in pkg/ (made by `cargo xtask
-// pack`), the way an app that installed it would import it.
+// pack`), the way an app that installed it would import it. The effects
+// worker and the vision module's builds are found by Vite from the
+// package's `new Worker(new URL(...))` and `import(...)`.
 import { fileURLToPath } from "node:url";
 
 const pkg = fileURLToPath(new URL("../../../pkg/peerlens.js", import.meta.url));
@@ -11,13 +13,6 @@ export default {
   build: {
     target: "es2022",
     emptyOutDir: true,
-    rollupOptions: {
-      // The effects worker imports the library's glue by its URL and calls
-      // its exports by name. Making the glue an entry of its own, with its
-      // export names kept, gives the worker a chunk holding just the glue.
-      input: { index: `${root}/index.html`, peerlens: pkg },
-      preserveEntrySignatures: "strict",
-    },
   },
   logLevel: "warn",
 };

@@ -1,10 +1,12 @@
-// Times each vision model in tract (the peerlens wasm) with our kernels and
-// with tract's own, and in onnxruntime-web (wasm backend, one thread,
-// SIMD), interleaved in one page on the same input; then the GEMM kernels
-// alone on each model's product shapes, and a per-op profile. The result
-// lands in `window.benchResult` for the driver (`cargo xtask bench
-// vision`) to read.
-import init, { RawModel, setVisionKernels, benchVisionGemm } from './pkg/peerlens.js';
+// Times each vision model in tract (the peerlens vision module) in both
+// builds (simd128 and relaxed SIMD, two instances in this page) with our
+// kernels, in simd128 with tract's own kernels, and in onnxruntime-web
+// (wasm backend, one thread, SIMD), interleaved in one page on the same
+// input; then the GEMM kernels alone on each model's product shapes, and a
+// per-op profile. The result lands in `window.benchResult` for the driver
+// (`cargo xtask bench vision`) to read.
+import * as simd from './pkg/peerlens_vision.js';
+import * as relaxed from './pkg/peerlens_vision_relaxed.js';
 import * as ort from './ort/ort.wasm.min.mjs';
 
 const MODELS = [
@@ -39,8 +41,12 @@ async function timed(fn) {
   return [performance.now() - start, value];
 }
 
+const { RawModel, setVisionKernels, benchVisionGemm } = simd;
+
 async function main() {
-  await init();
+  await simd.default();
+  await relaxed.default();
+  const builds = { simd: simd.visionBuild(), relaxed: relaxed.visionBuild() };
   ort.env.wasm.numThreads = 1;
   ort.env.wasm.wasmPaths = new URL('./ort/', location.href).href;
   const options = { executionProviders: ['wasm'], graphOptimizationLevel: 'all' };
@@ -56,6 +62,7 @@ async function main() {
     setVisionKernels('tract');
     const tractOwn = new RawModel(shipped, model.input, model.outputs);
     setVisionKernels('peerlens');
+    const [relaxedLoad, tractRelaxed] = await timed(async () => new relaxed.RawModel(shipped, model.input, model.outputs));
     const withTractKernels = (fn) => {
       setVisionKernels('tract');
       try { return fn(); } finally { setVisionKernels('peerlens'); }
@@ -65,6 +72,7 @@ async function main() {
     const feed = (session) => ({ [session.inputNames[0]]: new ort.Tensor('float32', input, model.input) });
     const engines = {
       tract: async () => tract.run(input),
+      tract_relaxed: async () => tractRelaxed.run(input),
       tract_own: async () => withTractKernels(() => tractOwn.run(input)),
       ort_plain: () => ortPlain.run(feed(ortPlain)),
       ort_shipped: () => ortShipped.run(feed(ortShipped)),
@@ -93,12 +101,14 @@ async function main() {
     const gemm = [];
     for (const shape of shapes.values()) {
       let ours = 0;
+      let oursRelaxed = 0;
       let theirs = 0;
       for (let round = 0; round < 2; round++) {
         ours = Math.max(ours, benchVisionGemm('peerlens', shape.m, shape.k, shape.n, GEMM_MS / 2));
+        oursRelaxed = Math.max(oursRelaxed, relaxed.benchVisionGemm('peerlens', shape.m, shape.k, shape.n, GEMM_MS / 2));
         theirs = Math.max(theirs, benchVisionGemm('tract', shape.m, shape.k, shape.n, GEMM_MS / 2));
       }
-      gemm.push({ ...shape, ours_gflops: ours, tract_gflops: theirs });
+      gemm.push({ ...shape, ours_gflops: ours, ours_relaxed_gflops: oursRelaxed, tract_gflops: theirs });
     }
     const profile = async (m, own) => {
       const sums = new Map();
@@ -118,6 +128,8 @@ async function main() {
       runs: RUNS,
       tract_ms: median(times.tract),
       tract_own_ms: median(times.tract_own),
+      tract_relaxed_ms: median(times.tract_relaxed),
+      tract_relaxed_load_ms: relaxedLoad,
       gemm,
       profile: await profile(tract, false),
       profile_own: await profile(tractOwn, true),
@@ -131,10 +143,11 @@ async function main() {
     results.push(result);
     tract.free();
     tractOwn.free();
+    tractRelaxed.free();
     await ortPlain.release();
     await ortShipped.release();
   }
-  window.benchResult = { ok: true, results, userAgent: navigator.userAgent, ort: ort.env.versions };
+  window.benchResult = { ok: true, results, builds, userAgent: navigator.userAgent, ort: ort.env.versions };
 }
 
 main().catch((e) => {

@@ -17,6 +17,8 @@
 
 use std::arch::wasm32::*;
 
+use super::madd;
+
 /// Channels-first depthwise run.
 ///
 /// # Safety
@@ -73,7 +75,7 @@ unsafe fn stride_2(
                 let k = f32x4_splat(tap);
                 let p = input.offset(offset).add(2 * i);
                 for (v, a) in acc.iter_mut().enumerate() {
-                    *a = f32x4_add(*a, f32x4_mul(evens(p.add(8 * v)), k));
+                    *a = madd(evens(p.add(8 * v)), k, *a);
                 }
             }
             for (v, a) in acc.iter().enumerate() {
@@ -85,7 +87,7 @@ unsafe fn stride_2(
             let mut acc = biasv;
             for (&tap, &offset) in taps.iter().zip(offsets) {
                 let p = input.offset(offset).add(2 * i);
-                acc = f32x4_add(acc, f32x4_mul(evens(p), f32x4_splat(tap)));
+                acc = madd(evens(p), f32x4_splat(tap), acc);
             }
             v128_store(output.add(i) as *mut v128, acc);
             i += 4;
@@ -160,10 +162,8 @@ pub unsafe fn depthwise_c(
                     let x1 = in1.offset(off).add(c);
                     for q in 0..4 {
                         let w = v128_load(k.add(4 * q) as *const v128);
-                        a[q] =
-                            f32x4_add(a[q], f32x4_mul(v128_load(x0.add(4 * q) as *const v128), w));
-                        b[q] =
-                            f32x4_add(b[q], f32x4_mul(v128_load(x1.add(4 * q) as *const v128), w));
+                        a[q] = madd(v128_load(x0.add(4 * q) as *const v128), w, a[q]);
+                        b[q] = madd(v128_load(x1.add(4 * q) as *const v128), w, b[q]);
                     }
                 }
                 for q in 0..4 {
@@ -177,14 +177,8 @@ pub unsafe fn depthwise_c(
                 let mut b = a;
                 for (&kix, &off) in taps() {
                     let w = v128_load(kernel.add(kix * k_stride + c) as *const v128);
-                    a = f32x4_add(
-                        a,
-                        f32x4_mul(v128_load(in0.offset(off).add(c) as *const v128), w),
-                    );
-                    b = f32x4_add(
-                        b,
-                        f32x4_mul(v128_load(in1.offset(off).add(c) as *const v128), w),
-                    );
+                    a = madd(v128_load(in0.offset(off).add(c) as *const v128), w, a);
+                    b = madd(v128_load(in1.offset(off).add(c) as *const v128), w, b);
                 }
                 v128_store(out0.add(c) as *mut v128, a);
                 v128_store(out1.add(c) as *mut v128, b);
@@ -222,10 +216,7 @@ pub unsafe fn depthwise_c(
                 let mut a = v128_load(bias.add(c) as *const v128);
                 for (&kix, &off) in taps() {
                     let w = v128_load(kernel.add(kix * k_stride + c) as *const v128);
-                    a = f32x4_add(
-                        a,
-                        f32x4_mul(v128_load(in0.offset(off).add(c) as *const v128), w),
-                    );
+                    a = madd(v128_load(in0.offset(off).add(c) as *const v128), w, a);
                 }
                 v128_store(out0.add(c) as *mut v128, a);
                 c += 4;

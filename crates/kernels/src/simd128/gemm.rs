@@ -13,6 +13,8 @@
 
 use std::arch::wasm32::*;
 
+use super::madd;
+
 use tract_linalg::mmm::{FusedKerSpec, OutputStoreKer};
 
 /// Rows of the tile: the M direction, output channels for a convolution.
@@ -137,17 +139,17 @@ unsafe fn add_mat_mul(c: &mut Tile, k: usize, mut a: *const f32, mut b: *const f
             let b0 = v128_load(b as *const v128);
             let b1 = v128_load(b.add(4) as *const v128);
             let a0 = i32x4_shuffle::<0, 0, 0, 0>(av, av);
-            c00 = f32x4_add(c00, f32x4_mul(a0, b0));
-            c01 = f32x4_add(c01, f32x4_mul(a0, b1));
+            c00 = madd(a0, b0, c00);
+            c01 = madd(a0, b1, c01);
             let a1 = i32x4_shuffle::<1, 1, 1, 1>(av, av);
-            c10 = f32x4_add(c10, f32x4_mul(a1, b0));
-            c11 = f32x4_add(c11, f32x4_mul(a1, b1));
+            c10 = madd(a1, b0, c10);
+            c11 = madd(a1, b1, c11);
             let a2 = i32x4_shuffle::<2, 2, 2, 2>(av, av);
-            c20 = f32x4_add(c20, f32x4_mul(a2, b0));
-            c21 = f32x4_add(c21, f32x4_mul(a2, b1));
+            c20 = madd(a2, b0, c20);
+            c21 = madd(a2, b1, c21);
             let a3 = i32x4_shuffle::<3, 3, 3, 3>(av, av);
-            c30 = f32x4_add(c30, f32x4_mul(a3, b0));
-            c31 = f32x4_add(c31, f32x4_mul(a3, b1));
+            c30 = madd(a3, b0, c30);
+            c31 = madd(a3, b1, c31);
             a = a.add(MR);
             b = b.add(NR);
         }

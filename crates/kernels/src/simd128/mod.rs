@@ -7,6 +7,25 @@
 mod depthwise;
 mod gemm;
 
+use std::arch::wasm32::v128;
+
+/// `a * b + c`, lane by lane. In the relaxed-SIMD build this is
+/// `f32x4.relaxed_madd`, which engines on FMA hardware compile to one
+/// fused multiply-add (rounded once, so results may differ from the
+/// simd128 build in the last bit); elsewhere a multiply and an add.
+#[inline(always)]
+pub(crate) fn madd(a: v128, b: v128, c: v128) -> v128 {
+    #[cfg(target_feature = "relaxed-simd")]
+    {
+        std::arch::wasm32::f32x4_relaxed_madd(a, b, c)
+    }
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    {
+        use std::arch::wasm32::{f32x4_add, f32x4_mul};
+        f32x4_add(f32x4_mul(a, b), c)
+    }
+}
+
 use std::sync::LazyLock;
 
 use tract_data::prelude::{Datum, DatumType};

@@ -9,46 +9,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStreamDefaultReader, Response};
 
-use super::EffectsError;
-use crate::JsErrorInfo;
-
-/// Where the three models are.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ModelUrls {
-    /// BlazeFace short range.
-    pub detector: String,
-    /// The face mesh.
-    pub mesh: String,
-    /// The selfie segmenter.
-    pub segmenter: String,
-}
-
-impl ModelUrls {
-    /// The file names of `models/` under `base` (a directory URL, with or
-    /// without the trailing slash).
-    pub fn under(base: &str, segmenter: SegmenterModel) -> Self {
-        let base = base.trim_end_matches('/');
-        let segmenter_file = match segmenter {
-            SegmenterModel::General => "selfie_segmentation",
-            SegmenterModel::Landscape => "selfie_segmentation_landscape",
-        };
-        Self {
-            detector: format!("{base}/face_detection_short_range.onnx"),
-            mesh: format!("{base}/face_landmark.onnx"),
-            segmenter: format!("{base}/{segmenter_file}.onnx"),
-        }
-    }
-}
-
-/// Bytes received and, once every response said, the total.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub struct Progress {
-    /// Bytes received so far, over all files.
-    pub loaded: u64,
-    /// The sum of the files' `Content-Length`s, when all are known.
-    pub total: Option<u64>,
-}
+use crate::{EffectsError, JsErrorInfo, ModelUrls, Progress};
 
 fn fetch_error(url: &str, value: &JsValue) -> EffectsError {
     EffectsError::Fetch {

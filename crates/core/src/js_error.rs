@@ -46,7 +46,7 @@ impl JsErrorInfo {
 
     /// Reads a string property other than `name` and `message`, such as the
     /// `constraint` of an `OverconstrainedError`.
-    pub(crate) fn property(value: &JsValue, key: &str) -> Option<String> {
+    pub fn property(value: &JsValue, key: &str) -> Option<String> {
         js_sys::Reflect::get(value, &JsValue::from_str(key))
             .ok()
             .and_then(|v| v.as_string())

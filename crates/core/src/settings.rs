@@ -1,10 +1,10 @@
 //! The effect settings apps pass in (from Rust or, as camelCase objects,
-//! from JS), checked and turned into the vision crate's options.
+//! from JS), checked here on the page; the vision module turns them into
+//! the vision crate's options.
 
-use peerlens_vision::{BackgroundEffect, EffectOptions, SegmenterModel};
 use serde::{Deserialize, Serialize};
 
-use super::EffectsError;
+use crate::EffectsError;
 
 /// The largest blur radius accepted, in pixels.
 pub const MAX_BLUR_RADIUS: u32 = 64;
@@ -63,15 +63,16 @@ pub struct EffectSettings {
 
 impl Default for EffectSettings {
     fn default() -> Self {
-        let o = EffectOptions::default();
+        // The vision crate's `EffectOptions::default()`; a test of the
+        // vision module checks that the two agree.
         Self {
-            face_boxes: o.face_boxes,
-            face_mesh: o.face_mesh,
+            face_boxes: false,
+            face_mesh: false,
             background: BackgroundSetting::None,
-            detect_every: o.detect_every,
-            segment_every: o.segment_every,
-            feather_radius: o.feather_radius,
-            mask_smoothing: o.mask_smoothing,
+            detect_every: 10,
+            segment_every: 1,
+            feather_radius: 2,
+            mask_smoothing: 0.5,
         }
     }
 }
@@ -83,8 +84,8 @@ impl EffectSettings {
         self.face_boxes || self.face_mesh || self.background != BackgroundSetting::None
     }
 
-    /// Checks the ranges and builds the vision options.
-    pub fn to_options(&self) -> Result<EffectOptions, EffectsError> {
+    /// Checks the ranges: a typed error for a value out of range.
+    pub fn check(&self) -> Result<(), EffectsError> {
         let bad = |what: String| Err(EffectsError::Options(what));
         if let BackgroundSetting::Blur { radius } = self.background {
             if radius == 0 || radius > MAX_BLUR_RADIUS {
@@ -108,20 +109,7 @@ impl EffectSettings {
                 self.mask_smoothing
             ));
         }
-        Ok(EffectOptions {
-            face_boxes: self.face_boxes,
-            face_mesh: self.face_mesh,
-            background: match self.background {
-                BackgroundSetting::None => BackgroundEffect::None,
-                BackgroundSetting::Blur { radius } => BackgroundEffect::Blur { radius },
-                BackgroundSetting::Replace => BackgroundEffect::Replace,
-                BackgroundSetting::Remove { color } => BackgroundEffect::Remove { fill: color },
-            },
-            detect_every: self.detect_every,
-            segment_every: self.segment_every,
-            feather_radius: self.feather_radius,
-            mask_smoothing: self.mask_smoothing,
-        })
+        Ok(())
     }
 }
 
@@ -175,16 +163,17 @@ pub enum Segmenter {
     General,
 }
 
-impl From<Segmenter> for SegmenterModel {
-    fn from(s: Segmenter) -> Self {
-        match s {
-            Segmenter::Landscape => SegmenterModel::Landscape,
-            Segmenter::General => SegmenterModel::General,
+impl Segmenter {
+    /// The model's file name in `models/`, without `.onnx`.
+    pub fn file_stem(self) -> &'static str {
+        match self {
+            Self::Landscape => "selfie_segmentation_landscape",
+            Self::General => "selfie_segmentation",
         }
     }
 }
 
-/// How [`Effects`](super::Effects) are loaded and run.
+/// How the effects are loaded and run (`peerlens::effects::Effects`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct EffectsConfig {
@@ -193,7 +182,7 @@ pub struct EffectsConfig {
     pub model_base: String,
     /// The three model URLs, when they are not the files of
     /// `model_base` (hashed names, a CDN); overrides `model_base`.
-    pub models: Option<super::ModelUrls>,
+    pub models: Option<crate::ModelUrls>,
     /// Which segmenter to load (and which `models.segmenter` is).
     pub segmenter: Segmenter,
     /// Worker or main thread.
@@ -234,16 +223,18 @@ mod tests {
         )
         .unwrap();
         assert!(s.face_boxes && !s.face_mesh);
-        let o = s.to_options().unwrap();
-        assert_eq!(o.background, BackgroundEffect::Blur { radius: 12 });
-        assert_eq!(o.segment_every, 2);
-        assert_eq!(o.detect_every, EffectOptions::default().detect_every);
+        assert_eq!(s.background, BackgroundSetting::Blur { radius: 12 });
+        assert_eq!(s.segment_every, 2);
+        assert_eq!(s.detect_every, EffectSettings::default().detect_every);
+        assert!(s.check().is_ok());
 
         let removal: EffectSettings =
             serde_json::from_str(r#"{"background":{"kind":"remove"}}"#).unwrap();
         assert_eq!(
-            removal.to_options().unwrap().background,
-            BackgroundEffect::Remove { fill: [0, 0, 0, 0] }
+            removal.background,
+            BackgroundSetting::Remove {
+                color: [0, 0, 0, 0]
+            }
         );
     }
 
@@ -259,12 +250,12 @@ mod tests {
         ] {
             let s: EffectSettings = serde_json::from_str(json).unwrap();
             assert!(
-                matches!(s.to_options(), Err(EffectsError::Options(_))),
+                matches!(s.check(), Err(EffectsError::Options(_))),
                 "{json} should be rejected"
             );
         }
         let none = EffectSettings::default();
         assert!(!none.any());
-        assert!(none.to_options().is_ok());
+        assert!(none.check().is_ok());
     }
 }

@@ -3,13 +3,13 @@
 //! tolerance, so a kernel that is wrong only in wasm fails here; and which
 //! kernels tract picks for the models' products in this browser.
 
-use peerlens::vision::{
+use peerlens_vision::{
     kernels::{self, Host, KernelSet},
     raw::RawModel,
 };
 use wasm_bindgen_test::wasm_bindgen_test;
 
-const FIXTURES: &str = "../../crates/vision/tests/fixtures/raw/";
+const FIXTURES: &str = "../../../vision/tests/fixtures/raw/";
 
 /// One reference case: a model, its input and its outputs, as committed.
 struct Case {
@@ -22,14 +22,14 @@ struct Case {
 
 macro_rules! fixture {
     ($file:literal) => {
-        include_bytes!(concat!("../../crates/vision/tests/fixtures/raw/", $file))
+        include_bytes!(concat!("../../../vision/tests/fixtures/raw/", $file))
     };
 }
 
 const CASES: &[Case] = &[
     Case {
         model: "face_detection_short_range",
-        onnx: super::effects::DETECTOR,
+        onnx: super::DETECTOR,
         input: fixture!("face_detection_short_range.astronaut.input.f32"),
         input_shape: &[1, 128, 128, 3],
         outputs: &[
@@ -45,7 +45,7 @@ const CASES: &[Case] = &[
     },
     Case {
         model: "face_detection_short_range (two faces)",
-        onnx: super::effects::DETECTOR,
+        onnx: super::DETECTOR,
         input: fixture!("face_detection_short_range.two_faces.input.f32"),
         input_shape: &[1, 128, 128, 3],
         outputs: &[
@@ -61,7 +61,7 @@ const CASES: &[Case] = &[
     },
     Case {
         model: "face_landmark",
-        onnx: super::effects::MESH,
+        onnx: super::MESH,
         input: fixture!("face_landmark.astronaut.input.f32"),
         input_shape: &[1, 192, 192, 3],
         outputs: &[
@@ -77,7 +77,7 @@ const CASES: &[Case] = &[
     },
     Case {
         model: "selfie_segmentation",
-        onnx: super::effects::SEGMENTER,
+        onnx: super::SEGMENTER,
         input: fixture!("selfie_segmentation.astronaut.input.f32"),
         input_shape: &[1, 256, 256, 3],
         outputs: &[(
@@ -87,7 +87,7 @@ const CASES: &[Case] = &[
     },
     Case {
         model: "selfie_segmentation_landscape",
-        onnx: super::effects_live::LANDSCAPE,
+        onnx: super::LANDSCAPE,
         input: fixture!("selfie_segmentation_landscape.astronaut.input.f32"),
         input_shape: &[1, 144, 256, 3],
         outputs: &[(

@@ -8,12 +8,12 @@ use std::{cell::RefCell, rc::Rc};
 use peerlens_vision::EffectsPipeline;
 use web_sys::ReadableStream;
 
-use super::{
+use crate::{
     bindings::AnyCanvas,
-    engine::{Engine, SourceKind, Thread},
-    load::{load_pipeline, ModelUrls, Progress},
+    engine::Engine,
+    load::load_pipeline,
     source::{pump, PumpHandle, Report, Sink},
-    EffectSettings, EffectsError, Segmenter,
+    EffectSettings, EffectsError, ModelUrls, Progress, Segmenter, SourceKind, Thread,
 };
 
 /// What the frame path is set up with.
@@ -26,7 +26,7 @@ pub(crate) struct StartSpec {
     /// The processor's stream, for [`SourceKind::Processor`].
     pub(crate) readable: Option<ReadableStream>,
     /// Where drawn frames go, when the page cannot capture `canvas`.
-    pub(crate) present: Option<super::engine::Presenter>,
+    pub(crate) present: Option<crate::engine::Presenter>,
 }
 
 #[derive(Default)]
@@ -47,15 +47,21 @@ impl Runner {
         segmenter: Segmenter,
         on_progress: &mut dyn FnMut(Progress),
     ) -> Result<f64, EffectsError> {
-        let t0 = super::bindings::now();
-        let options = runner.borrow().settings.to_options()?;
-        let pipeline = load_pipeline(urls, segmenter.into(), options, on_progress).await?;
+        let t0 = crate::bindings::now();
+        let options = crate::options(&runner.borrow().settings)?;
+        let pipeline = load_pipeline(
+            urls,
+            crate::segmenter_model(segmenter),
+            options,
+            on_progress,
+        )
+        .await?;
         runner.borrow_mut().loaded(pipeline);
-        Ok(super::bindings::now() - t0)
+        Ok(crate::bindings::now() - t0)
     }
 
     fn loaded(&mut self, pipeline: EffectsPipeline) {
-        match (&self.engine, self.settings.to_options()) {
+        match (&self.engine, crate::options(&self.settings)) {
             (Some(engine), Ok(options)) => engine.borrow_mut().set_pipeline(pipeline, options),
             _ => self.pipeline = Some(pipeline),
         }
@@ -98,7 +104,9 @@ impl Runner {
         if let Some(present) = spec.present {
             engine.present_with(present);
         }
-        if let (Some(pipeline), Ok(options)) = (self.pipeline.take(), self.settings.to_options()) {
+        if let (Some(pipeline), Ok(options)) =
+            (self.pipeline.take(), crate::options(&self.settings))
+        {
             engine.set_pipeline(pipeline, options);
         }
         let engine = Rc::new(RefCell::new(engine));

@@ -14,7 +14,7 @@ use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{MessageChannel, MessageEvent, ReadableStream, ReadableStreamDefaultReader};
 
-use super::{bindings::VideoFrame, engine::Engine, EffectsError, EffectsStats};
+use crate::{bindings::VideoFrame, engine::Engine, EffectsError, EffectsStats};
 
 /// What the frame loop reports as it runs.
 pub(crate) enum Report {
@@ -213,7 +213,7 @@ async fn read_pixels(
     engine: &Rc<RefCell<Engine>>,
     supported: &Cell<bool>,
 ) {
-    let t0 = super::bindings::now();
+    let t0 = crate::bindings::now();
     let options = js_sys::Object::new();
     let _ = Reflect::set(&options, &"format".into(), &"RGBA".into());
     let _ = Reflect::set(&options, &"colorSpace".into(), &"srgb".into());
@@ -233,7 +233,7 @@ async fn read_pixels(
         Err(_) => false,
     };
     if copied {
-        engine.borrow_mut().copied(super::bindings::now() - t0);
+        engine.borrow_mut().copied(crate::bindings::now() - t0);
     } else {
         supported.set(false);
     }

@@ -98,10 +98,30 @@ impl EffectsError {
         }
     }
 
-    pub(crate) fn browser(what: &str, value: &wasm_bindgen::JsValue) -> Self {
+    /// A [`Self::Browser`] error from what a browser call threw.
+    pub fn browser(what: &str, value: &wasm_bindgen::JsValue) -> Self {
         Self::Browser {
             what: what.to_owned(),
             info: JsErrorInfo::from_js(value),
         }
+    }
+}
+
+/// The JS `Error` of an [`EffectsError`]: `name`, `code`, and the `url`
+/// (and `status`) of a failed download.
+impl From<EffectsError> for wasm_bindgen::JsValue {
+    fn from(e: EffectsError) -> Self {
+        let error = crate::js_error(e.name(), e.code(), &e.to_string());
+        match &e {
+            EffectsError::Http { url, status } => {
+                let _ = js_sys::Reflect::set(&error, &"url".into(), &url.into());
+                let _ = js_sys::Reflect::set(&error, &"status".into(), &(*status).into());
+            }
+            EffectsError::Fetch { url, .. } | EffectsError::Model { url, .. } => {
+                let _ = js_sys::Reflect::set(&error, &"url".into(), &url.into());
+            }
+            _ => {}
+        }
+        error
     }
 }

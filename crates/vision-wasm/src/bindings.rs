@@ -1,0 +1,143 @@
+//! Bindings web-sys lacks or gates behind unstable flags: `VideoFrame`
+//! and one 2D context type that covers both `CanvasRenderingContext2D` and
+//! `OffscreenCanvasRenderingContext2D` (their methods are called by name).
+
+use js_sys::{Object, Reflect};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    /// A WebCodecs `VideoFrame`.
+    pub(crate) type VideoFrame;
+    #[wasm_bindgen(method, getter, js_name = displayWidth)]
+    pub(crate) fn display_width(this: &VideoFrame) -> u32;
+    #[wasm_bindgen(method, getter, js_name = displayHeight)]
+    pub(crate) fn display_height(this: &VideoFrame) -> u32;
+    /// Microseconds.
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn timestamp(this: &VideoFrame) -> f64;
+    #[wasm_bindgen(method)]
+    pub(crate) fn close(this: &VideoFrame);
+    /// `copyTo(destination, options)`: resolves once the pixels are there.
+    #[wasm_bindgen(method, catch, js_name = copyTo)]
+    pub(crate) fn copy_to(
+        this: &VideoFrame,
+        destination: &js_sys::Uint8Array,
+        options: &Object,
+    ) -> Result<js_sys::Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = allocationSize)]
+    pub(crate) fn allocation_size(this: &VideoFrame, options: &Object) -> Result<f64, JsValue>;
+
+    /// A canvas element or an `OffscreenCanvas`.
+    pub(crate) type AnyCanvas;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn width(this: &AnyCanvas) -> u32;
+    #[wasm_bindgen(method, setter)]
+    pub(crate) fn set_width(this: &AnyCanvas, width: u32);
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn height(this: &AnyCanvas) -> u32;
+    #[wasm_bindgen(method, setter)]
+    pub(crate) fn set_height(this: &AnyCanvas, height: u32);
+    #[wasm_bindgen(method, catch, js_name = getContext)]
+    fn get_context(this: &AnyCanvas, kind: &str, options: &Object) -> Result<JsValue, JsValue>;
+    /// `OffscreenCanvas.transferToImageBitmap()`.
+    #[wasm_bindgen(method, catch, js_name = transferToImageBitmap)]
+    pub(crate) fn transfer_to_image_bitmap(
+        this: &AnyCanvas,
+    ) -> Result<web_sys::ImageBitmap, JsValue>;
+
+    /// A 2D context of either kind of canvas.
+    pub(crate) type Ctx2d;
+    #[wasm_bindgen(method, catch, js_name = drawImage)]
+    pub(crate) fn draw_image(
+        this: &Ctx2d,
+        image: &JsValue,
+        dx: f64,
+        dy: f64,
+    ) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = drawImage)]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn draw_image_cropped(
+        this: &Ctx2d,
+        image: &JsValue,
+        sx: f64,
+        sy: f64,
+        sw: f64,
+        sh: f64,
+        dx: f64,
+        dy: f64,
+        dw: f64,
+        dh: f64,
+    ) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = getImageData)]
+    pub(crate) fn get_image_data(
+        this: &Ctx2d,
+        x: f64,
+        y: f64,
+        w: f64,
+        h: f64,
+    ) -> Result<web_sys::ImageData, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = putImageData)]
+    pub(crate) fn put_image_data(
+        this: &Ctx2d,
+        data: &web_sys::ImageData,
+        dx: f64,
+        dy: f64,
+    ) -> Result<(), JsValue>;
+
+}
+
+/// Whether the global object has a property `name` (feature detection).
+pub(crate) fn global_has(name: &str) -> bool {
+    Reflect::get(&js_sys::global(), &name.into()).is_ok_and(|v| !v.is_undefined())
+}
+
+impl AnyCanvas {
+    /// The canvas's 2D context. `read_back` asks for a context tuned for
+    /// `getImageData` (a CPU-side backing store).
+    pub(crate) fn context_2d(&self, read_back: bool) -> Result<Ctx2d, JsValue> {
+        let options = Object::new();
+        Reflect::set(&options, &"willReadFrequently".into(), &read_back.into())?;
+        Reflect::set(&options, &"desynchronized".into(), &false.into())?;
+        let context = self.get_context("2d", &options)?;
+        if context.is_null() || context.is_undefined() {
+            return Err("the canvas has no 2D context".into());
+        }
+        Ok(context.unchecked_into())
+    }
+
+    /// Sets the size, only when it changes (setting it clears the canvas).
+    pub(crate) fn resize(&self, width: u32, height: u32) {
+        if self.width() != width {
+            self.set_width(width);
+        }
+        if self.height() != height {
+            self.set_height(height);
+        }
+    }
+}
+
+/// A canvas for scratch work: an `OffscreenCanvas` where there is one,
+/// else a detached canvas element.
+pub(crate) fn scratch_canvas(width: u32, height: u32) -> Result<AnyCanvas, JsValue> {
+    if global_has("OffscreenCanvas") {
+        return Ok(web_sys::OffscreenCanvas::new(width, height)?.unchecked_into());
+    }
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or_else(|| JsValue::from_str("no OffscreenCanvas and no document"))?;
+    let canvas: AnyCanvas = document.create_element("canvas")?.unchecked_into();
+    canvas.resize(width, height);
+    Ok(canvas)
+}
+
+/// `performance.now()` on the page or in a worker.
+pub(crate) fn now() -> f64 {
+    thread_local! {
+        static PERFORMANCE: Option<web_sys::Performance> =
+            Reflect::get(&js_sys::global(), &"performance".into())
+                .ok()
+                .and_then(|p| p.dyn_into().ok());
+    }
+    PERFORMANCE.with(|p| p.as_ref().map_or_else(js_sys::Date::now, |p| p.now()))
+}

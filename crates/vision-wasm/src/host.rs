@@ -1,0 +1,306 @@
+//! Where the page's messages are handled: in the effects worker (entered
+//! by `worker.js` through [`__peerlens_effects_worker`]) or, in
+//! main-thread mode, on the page (an [`EffectsHost`] the page side calls).
+//! Either way the host loads the models, draws on the canvas it is given
+//! and reports with [`FromWorker`] messages.
+//!
+//! On the page, nothing is structured-cloned: the canvas may be a canvas
+//! element and a frame's `bitmap` the camera's video element. Replies are
+//! delivered in a later microtask, so the page never handles one while it
+//! is still sending.
+
+use std::{cell::RefCell, rc::Rc};
+
+use js_sys::Function;
+use peerlens_core::messages::{envelope, object_of, open_envelope, FromWorker, ToWorker};
+use wasm_bindgen::{prelude::*, JsCast};
+use web_sys::{DedicatedWorkerGlobalScope, HtmlVideoElement, ImageBitmap, MessageEvent};
+
+use crate::{
+    engine::Engine,
+    runner::{Runner, StartSpec},
+    source::{Report, Sink},
+    EffectsError, Thread, VisionBuild,
+};
+
+/// Where a host's replies go.
+#[derive(Clone)]
+enum Outlet {
+    /// The worker's global scope: `postMessage` to the page.
+    Worker(DedicatedWorkerGlobalScope),
+    /// The page's callback, called with each reply.
+    Page(Function),
+}
+
+impl Outlet {
+    /// Sends `message`, transferring `bitmap` with it when given.
+    fn send(&self, message: &FromWorker, bitmap: Option<&JsValue>) {
+        let objects: Vec<(&str, &JsValue)> = bitmap.map(|b| ("bitmap", b)).into_iter().collect();
+        let sent = envelope(message, &objects).and_then(|envelope| match self {
+            Self::Worker(scope) => match bitmap {
+                Some(bitmap) => {
+                    scope.post_message_with_transfer(&envelope, &js_sys::Array::of1(bitmap))
+                }
+                None => scope.post_message(&envelope),
+            },
+            Self::Page(callback) => {
+                let callback = callback.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    // What an app's callback throws is the page side's to
+                    // report; the host has nothing to add.
+                    let _ = callback.call1(&JsValue::NULL, &envelope);
+                });
+                Ok(())
+            }
+        });
+        if let Err(e) = sent {
+            // Say so rather than go quiet; this one always encodes.
+            let failure = FromWorker::Error(EffectsError::browser("sending to the page", &e));
+            if let (Self::Worker(scope), Ok(envelope)) = (self, envelope(&failure, &[])) {
+                let _ = scope.post_message(&envelope);
+            }
+        }
+    }
+
+    fn thread(&self) -> Thread {
+        match self {
+            Self::Worker(_) => Thread::Worker,
+            Self::Page(_) => Thread::Main,
+        }
+    }
+}
+
+/// One host's state: the models, the settings and the frame path.
+struct Host {
+    outlet: Outlet,
+    runner: Rc<RefCell<Runner>>,
+    engine: RefCell<Option<Rc<RefCell<Engine>>>>,
+    sink: Sink,
+}
+
+impl Host {
+    fn new(outlet: Outlet) -> Rc<Self> {
+        let sink: Sink = {
+            let outlet = outlet.clone();
+            Rc::new(move |report| {
+                let message = match report {
+                    Report::Stats(stats) => FromWorker::Stats(stats),
+                    Report::Error(error) => FromWorker::Error(error),
+                };
+                outlet.send(&message, None);
+            })
+        };
+        Rc::new(Self {
+            outlet,
+            runner: Rc::default(),
+            engine: RefCell::new(None),
+            sink,
+        })
+    }
+
+    fn send(&self, message: &FromWorker) {
+        self.outlet.send(message, None);
+    }
+
+    /// Handles one envelope from the page.
+    fn receive(self: &Rc<Self>, data: &JsValue) {
+        match open_envelope::<ToWorker>(data) {
+            Ok(message) => self.handle(message, data),
+            Err(reason) => self.send(&FromWorker::Error(EffectsError::Worker(format!(
+                "the vision module got a message it does not understand: {reason}"
+            )))),
+        }
+    }
+
+    fn handle(self: &Rc<Self>, message: ToWorker, data: &JsValue) {
+        match message {
+            ToWorker::Load { urls, segmenter } => {
+                let host = self.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    let progress = host.clone();
+                    let result = Runner::load(&host.runner, &urls, segmenter, &mut |p| {
+                        progress.send(&FromWorker::Progress(p))
+                    })
+                    .await;
+                    host.send(&match result {
+                        Ok(ms) => FromWorker::Loaded { ms },
+                        Err(e) => FromWorker::LoadFailed(e),
+                    });
+                });
+            }
+            ToWorker::Start {
+                source,
+                fps,
+                stats_interval_ms,
+                width,
+                height,
+            } => self.start(data, source, fps, stats_interval_ms, width, height),
+            ToWorker::Frame {
+                arrived,
+                dropped,
+                main_ms,
+            } => {
+                let engine = self.engine.borrow().clone();
+                if let Some(image) = object_of(data, "bitmap") {
+                    let size = match (
+                        image.dyn_ref::<ImageBitmap>(),
+                        image.dyn_ref::<HtmlVideoElement>(),
+                    ) {
+                        (Some(bitmap), _) => Some((bitmap.width(), bitmap.height())),
+                        (None, Some(video)) => Some((video.video_width(), video.video_height())),
+                        (None, None) => None,
+                    };
+                    if let (Some(engine), Some((width, height))) = (engine, size) {
+                        {
+                            let mut e = engine.borrow_mut();
+                            e.page_counts(arrived, dropped, main_ms);
+                            e.opened();
+                        }
+                        Runner::draw(&engine, &image, width, height, &self.sink);
+                        engine.borrow_mut().closed();
+                    }
+                    // A bitmap is ours to close; the page's video is not.
+                    if let Some(bitmap) = image.dyn_ref::<ImageBitmap>() {
+                        bitmap.close();
+                    }
+                }
+                if matches!(self.outlet, Outlet::Worker(_)) {
+                    self.send(&FromWorker::FrameDone);
+                }
+            }
+            ToWorker::Settings {
+                settings,
+                has_image,
+            } => {
+                let image = if has_image {
+                    Some(object_of(data, "image").unwrap_or(JsValue::NULL))
+                } else {
+                    None
+                };
+                self.runner.borrow_mut().set_settings(settings, image);
+            }
+            ToWorker::Stop => self.stop(),
+        }
+    }
+
+    fn start(
+        self: &Rc<Self>,
+        data: &JsValue,
+        source: crate::SourceKind,
+        fps: f64,
+        stats_interval_ms: u32,
+        width: u32,
+        height: u32,
+    ) {
+        // The page's canvas, or one of our own whose frames go back.
+        let (canvas, present) = match object_of(data, "canvas") {
+            Some(canvas) => (canvas, None),
+            None => match web_sys::OffscreenCanvas::new(width.max(1), height.max(1)) {
+                Ok(canvas) => {
+                    let outlet = self.outlet.clone();
+                    let present: crate::engine::Presenter = Rc::new(move |bitmap| {
+                        outlet.send(&FromWorker::Frame, Some(&bitmap));
+                    });
+                    (canvas.into(), Some(present))
+                }
+                Err(e) => {
+                    self.send(&FromWorker::Error(EffectsError::browser(
+                        "creating a canvas",
+                        &e,
+                    )));
+                    return;
+                }
+            },
+        };
+        let spec = StartSpec {
+            present,
+            canvas: canvas.unchecked_into(),
+            thread: self.outlet.thread(),
+            source,
+            fps,
+            stats_interval_ms,
+            readable: object_of(data, "readable").map(JsCast::unchecked_into),
+        };
+        let started = self.runner.borrow_mut().start(spec, self.sink.clone());
+        match started {
+            Ok(engine) => *self.engine.borrow_mut() = Some(engine),
+            Err(e) => self.send(&FromWorker::Error(e)),
+        }
+    }
+
+    fn stop(&self) {
+        self.runner.borrow_mut().stop();
+        self.engine.borrow_mut().take();
+    }
+}
+
+/// The ready message: this build, and why it is not the one asked for.
+fn ready(fallback: Option<String>) -> FromWorker {
+    FromWorker::Ready {
+        build: crate::BUILD,
+        fallback,
+    }
+}
+
+/// The worker's host and its message handler, kept for the worker's life.
+type WorkerHost = (Rc<Host>, Closure<dyn FnMut(MessageEvent)>);
+
+thread_local! {
+    static WORKER: RefCell<Option<WorkerHost>> = const { RefCell::new(None) };
+}
+
+/// The worker's entry point, called by `worker.js` once this module is
+/// instantiated; `fallback` says why this build runs when the page asked
+/// for another. Not for apps.
+#[doc(hidden)]
+#[wasm_bindgen]
+pub fn __peerlens_effects_worker(fallback: Option<String>) -> Result<(), JsValue> {
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().dyn_into()?;
+    let host = Host::new(Outlet::Worker(scope.clone()));
+    let receiver = host.clone();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        receiver.receive(&event.data());
+    });
+    scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    host.send(&ready(fallback));
+    WORKER.with(|w| *w.borrow_mut() = Some((host, on_message)));
+    Ok(())
+}
+
+/// The effects on the page's main thread: the page side of the effects
+/// posts its messages here instead of to a worker. Not for apps.
+#[doc(hidden)]
+#[wasm_bindgen]
+pub struct EffectsHost {
+    host: Rc<Host>,
+}
+
+#[wasm_bindgen]
+impl EffectsHost {
+    /// A host that replies by calling `reply` with each message; it says
+    /// it is ready at once, with `fallback` (why this build runs when the
+    /// page asked for another).
+    #[wasm_bindgen(constructor)]
+    pub fn new(reply: Function, fallback: Option<String>) -> EffectsHost {
+        let host = Host::new(Outlet::Page(reply));
+        host.send(&ready(fallback));
+        EffectsHost { host }
+    }
+
+    /// Handles one message from the page.
+    pub fn post(&self, message: JsValue) {
+        self.host.receive(&message);
+    }
+
+    /// The build of this module (`"simd128"`, `"relaxed-simd"`).
+    #[wasm_bindgen(getter)]
+    pub fn build(&self) -> String {
+        VisionBuild::as_str(crate::BUILD).to_owned()
+    }
+}
+
+impl Drop for EffectsHost {
+    fn drop(&mut self) {
+        self.host.stop();
+    }
+}
