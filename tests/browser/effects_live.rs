@@ -414,6 +414,41 @@ async fn a_corrupt_model_fails_load_with_a_typed_error_in_the_worker() {
     }
 }
 
+/// A vision module that cannot be fetched (here: a directory without it)
+/// fails `load` with a typed error, in worker and main-thread mode alike,
+/// and `apply` still gives a stream: the camera's own frames.
+#[wasm_bindgen_test]
+async fn a_missing_vision_module_is_a_typed_error_and_the_camera_passes_through() {
+    for mode in [Mode::Worker, Mode::Main] {
+        let config = config(mode, r#"{"faceBoxes":true}"#);
+        peerlens::effects::configure_vision(peerlens::effects::VisionOptions {
+            base_url: Some("/peerlens-no-vision-here/".into()),
+            build: None,
+        });
+        let (effects, _events) = Effects::new(config).expect("effects start");
+        let loaded = effects.loaded().await;
+        super::effects::use_test_vision();
+        match loaded {
+            Err(EffectsError::Unsupported(reason)) => {
+                assert!(reason.contains("vision module"), "{mode:?}: {reason}")
+            }
+            other => panic!("{mode:?}: expected Unsupported, got {other:?}"),
+        }
+        assert_eq!(effects.vision_build(), None, "{mode:?}");
+        let camera = camera().await;
+        let output = effects
+            .apply(camera.stream())
+            .await
+            .expect("apply passes through");
+        let track: web_sys::MediaStreamTrack = output.get_video_tracks().get(0).unchecked_into();
+        assert_eq!(track.ready_state(), MediaStreamTrackState::Live, "{mode:?}");
+        let video = playing(&output).await;
+        super::assert_not_blank(&Image::of(&video).rgba);
+        effects.stop();
+        camera.stop();
+    }
+}
+
 #[wasm_bindgen_test]
 async fn bad_settings_are_rejected_and_change_nothing() {
     let (effects, _events) =
