@@ -223,10 +223,27 @@ fn crates_table(label: &str, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The crate a demangled function name belongs to: the first path segment
+/// The crate a function name belongs to: the first path segment
 /// (`tract_core::ops::...` → `tract_core`), looking inside `<...>` for
-/// trait impls.
+/// trait impls. Legacy-mangled names (`_ZN10tract_core3ops...E`, what
+/// rustc writes in the name section) are read the same way.
 fn crate_of(name: &str) -> String {
+    if let Some(mangled) = name.strip_prefix("_ZN") {
+        let digits: String = mangled.chars().take_while(char::is_ascii_digit).collect();
+        let len: usize = digits.parse().unwrap_or(0);
+        let first = mangled.get(digits.len()..digits.len() + len).unwrap_or("");
+        let first = first.strip_prefix("_$LT$").unwrap_or(first);
+        let first = first.trim_start_matches("$RF$").trim_start_matches("$BP$");
+        let krate: String = first
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        return if krate.is_empty() {
+            "(unnamed)".to_owned()
+        } else {
+            krate
+        };
+    }
     let trimmed = name.trim_start_matches(['<', '&', '*', ' ']);
     let trimmed = trimmed
         .strip_prefix("impl ")
@@ -257,5 +274,13 @@ mod tests {
         );
         assert_eq!(crate_of("core::ptr::drop_in_place<alloc::Vec<u8>>"), "core");
         assert_eq!(crate_of("__wbindgen_malloc"), "(unnamed)");
+        assert_eq!(
+            crate_of("_ZN10tract_core3ops4conv4eval17h0123456789abcdefE"),
+            "tract_core"
+        );
+        assert_eq!(
+            crate_of("_ZN64_$LT$tract_linalg..Mmm$u20$as$u20$core..fmt..Debug$GT$3fmt17habcE"),
+            "tract_linalg"
+        );
     }
 }
