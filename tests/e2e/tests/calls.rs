@@ -82,6 +82,17 @@ fn a_killed_and_restarted_server_does_not_cut_the_call() {
     }
     for (i, browser) in browsers.iter().enumerate() {
         wait_for_videos(browser, &format!("r{i}"), 1, Duration::from_secs(60));
+        // The demo's effects fetch the vision module and the models from
+        // this server: the kill is for the call, not for a download.
+        wait_for(
+            &format!("r{i}'s effects to load"),
+            Duration::from_secs(60),
+            || {
+                let loaded = browser
+                    .execute("return document.getElementById('effects').dataset.loaded || null;");
+                (!loaded.is_null()).then_some(())
+            },
+        );
     }
 
     server.kill();
