@@ -49,7 +49,7 @@ fn a_calls_only_page_never_requests_a_vision_wasm() {
     assert!(
         requests
             .iter()
-            .all(|p| !p.contains("vision") && !p.contains("worker")),
+            .all(|p| !p.contains("peerlens_vision") && !p.contains("peerlens_worker")),
         "a calls-only page fetched vision files: {requests:?}"
     );
 }
