@@ -500,7 +500,10 @@ impl Effects {
             Backend::Stopped => return Err(EffectsError::Stopped),
         };
         let Some(in_worker) = in_worker else {
-            let output = track.clone();
+            // `MediaStreamTrack::clone` is the JS `clone()` (the inherent
+            // method, not `Clone`): a track of its own, so stopping the
+            // output leaves the caller's camera on.
+            let output = MediaStreamTrack::clone(&track);
             return inner.output_stream(stream, output, None);
         };
         let document = web_sys::window()

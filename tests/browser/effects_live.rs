@@ -445,6 +445,14 @@ async fn a_missing_vision_module_is_a_typed_error_and_the_camera_passes_through(
         let video = playing(&output).await;
         super::assert_not_blank(&Image::of(&video).rgba);
         effects.stop();
+        assert_eq!(track.ready_state(), MediaStreamTrackState::Ended, "{mode:?}: stop ends the output");
+        let camera_track: web_sys::MediaStreamTrack =
+            camera.stream().get_video_tracks().get(0).unchecked_into();
+        assert_eq!(
+            camera_track.ready_state(),
+            MediaStreamTrackState::Live,
+            "{mode:?}: the output is a clone; stopping it leaves the camera on"
+        );
         camera.stop();
     }
 }
