@@ -54,8 +54,21 @@ export interface EffectsStats {
   active: boolean;
   thread: "worker" | "main";
   source: "processor" | "bitmap" | "video";
+  /** How the frames become the output track. */
+  output: OutputKind;
   /** The build of the vision module that processes the frames. */
   build: "simd128" | "relaxed-simd";
+}
+
+/** "videoTrackGenerator" (the standard one, in the worker),
+ * "mediaStreamTrackGenerator" (Chromium's, on the page) or "canvasCapture"
+ * (the last resort, throttled while the page is hidden). */
+export type OutputKind = "videoTrackGenerator" | "mediaStreamTrackGenerator" | "canvasCapture";
+
+/** How frames come in and go out. */
+export interface FramePath {
+  input: "processor" | "bitmap" | "video";
+  output: OutputKind;
 }
 
 export interface EffectsOptions {
@@ -68,9 +81,11 @@ export interface EffectsOptions {
   mode?: "worker" | "main";
   /** "auto" (MediaStreamTrackProcessor where there is one) or "video". */
   frameSource?: "auto" | "video";
-  /** "transferred" (default: the worker draws on the transferred canvas)
-   * or "bitmaps" (it sends each frame back as an ImageBitmap). */
-  workerOutput?: "transferred" | "bitmaps";
+  /** "generator" (default: a track generator the vision module writes
+   * frames to; a captured canvas where there is none), "transferred" (a
+   * captured canvas the worker draws on) or "bitmaps" (a captured canvas
+   * showing the worker's frames, sent back as ImageBitmaps). */
+  workerOutput?: "generator" | "transferred" | "bitmaps";
   settings?: EffectSettings;
   statsIntervalMs?: number;
   onProgress?: (progress: { loaded: number; total?: number }) => void;
@@ -268,6 +283,17 @@ impl JsEffects {
             Thread::Worker => "worker".into(),
             Thread::Main => "main".into(),
         }
+    }
+
+    /// How frames come in and become the output track since the last
+    /// `apply` (`{ input, output }`); `null` before it, and while the
+    /// camera passes through.
+    #[wasm_bindgen(getter, unchecked_return_type = "FramePath | null")]
+    pub fn path(&self) -> JsValue {
+        self.inner
+            .path()
+            .and_then(|p| serde_wasm_bindgen::to_value(&p).ok())
+            .unwrap_or(JsValue::NULL)
     }
 
     /// The build of the vision module that runs ("simd128" or

@@ -15,6 +15,14 @@ extern "C" {
     #[wasm_bindgen(method, getter)]
     pub(crate) fn readable(this: &MediaStreamTrackProcessor) -> web_sys::ReadableStream;
 
+    /// Chromium's `MediaStreamTrackGenerator`: a track whose frames are
+    /// written to its `writable`.
+    pub(crate) type MediaStreamTrackGenerator;
+    #[wasm_bindgen(constructor, catch)]
+    fn new(init: &Object) -> Result<MediaStreamTrackGenerator, JsValue>;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn writable(this: &MediaStreamTrackGenerator) -> JsValue;
+
     /// A video element, for `requestVideoFrameCallback`.
     pub(crate) type FrameCallbackVideo;
     #[wasm_bindgen(method, js_name = requestVideoFrameCallback)]
@@ -46,6 +54,17 @@ impl MediaStreamTrackProcessor {
         Reflect::set(&init, &"track".into(), track)?;
         Reflect::set(&init, &"maxBufferSize".into(), &buffer.into())?;
         Self::new(&init)
+    }
+}
+
+impl MediaStreamTrackGenerator {
+    /// A video track generator, with the track it is.
+    pub(crate) fn video() -> Result<(Self, web_sys::MediaStreamTrack), JsValue> {
+        let init = Object::new();
+        Reflect::set(&init, &"kind".into(), &"video".into())?;
+        let generator = Self::new(&init)?;
+        let track = generator.clone().unchecked_into();
+        Ok((generator, track))
     }
 }
 

@@ -1,14 +1,22 @@
 //! Live effects on camera streams: face boxes and keypoints, the face mesh,
-//! and background blur, replacement or removal, drawn on a canvas whose
-//! `captureStream()` is the stream peers receive.
+//! and background blur, replacement or removal, written frame by frame to
+//! a track generator (or, where there is none, drawn on a canvas whose
+//! `captureStream()` is the track peers receive).
 //!
 //! ```text
-//! camera track ─ MediaStreamTrackProcessor ─ VideoFrames ─┐   (transferred)
-//!        └──── <video> + requestVideoFrameCallback ─ ImageBitmaps ┤
-//!                                     effects worker: the vision module
-//!                                       draws on the OffscreenCanvas
-//! output = canvas.captureStream() video + the input's audio tracks
+//! camera track ─┬─ (transferred) ─ worker: MediaStreamTrackProcessor ─┐
+//!               ├─ MediaStreamTrackProcessor ─ VideoFrames (transferred) ┤
+//!               └─ <video> + requestVideoFrameCallback ─ ImageBitmaps ───┤
+//!                                effects worker: the vision module draws
+//! output: worker VideoTrackGenerator's track (transferred back)
+//!       | MediaStreamTrackGenerator on the page (its writable transferred)
+//!       | canvas.captureStream() (last resort; throttled in hidden pages)
 //! ```
+//!
+//! The generator paths do no per-frame work on the page and keep the
+//! input's timestamps; they are not throttled when the page is hidden, so
+//! the effects keep running at the camera's rate behind another tab.
+//! [`Effects::path`] and the stats say which path runs.
 //!
 //! This is the page's side. The models, tract and the drawing live in the
 //! vision module (`peerlens-vision-wasm`), a wasm of its own that this
@@ -45,7 +53,9 @@ use futures::channel::{
     oneshot,
 };
 use js_sys::Array;
-use peerlens_core::messages::{envelope, object_of, open_envelope, FromWorker, ToWorker};
+use peerlens_core::messages::{
+    envelope, object_of, open_envelope, FrameStart, FromWorker, ToWorker,
+};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{
@@ -54,13 +64,15 @@ use web_sys::{
 };
 
 pub use peerlens_core::{
-    BackgroundSetting, EffectSettings, EffectsConfig, EffectsError, EffectsStats, FrameSource,
-    Mode, ModelUrls, Progress, Segmenter, SourceKind, StageMs, Thread, VisionBuild, WorkerOutput,
-    MAX_BLUR_RADIUS, MAX_FEATHER_RADIUS, MAX_MASK_SMOOTHING,
+    BackgroundSetting, EffectSettings, EffectsConfig, EffectsError, EffectsStats, FramePath,
+    FrameSource, Mode, ModelUrls, OutputKind, Progress, Segmenter, SourceKind, StageMs, Thread,
+    VisionBuild, WorkerOutput, MAX_BLUR_RADIUS, MAX_FEATHER_RADIUS, MAX_MASK_SMOOTHING,
 };
 pub use vision::{configure_vision, probed_build, VisionOptions};
 
-use bindings::{global_has, has, now, FrameCallbackVideo, MediaStreamTrackProcessor};
+use bindings::{
+    global_has, has, now, FrameCallbackVideo, MediaStreamTrackGenerator, MediaStreamTrackProcessor,
+};
 
 /// What the effects report while they run.
 #[derive(Debug, Clone, PartialEq)]
@@ -217,7 +229,16 @@ impl VideoTap {
 struct Applied {
     output: MediaStreamTrack,
     video: Option<VideoTap>,
+    /// `None` when the camera passes through (no vision module).
+    path: Option<FramePath>,
 }
+
+/// The worker's answer to a start with a `VideoTrackGenerator`.
+type OutputReply = oneshot::Sender<Result<MediaStreamTrack, EffectsError>>;
+
+/// How long `apply` waits for the worker's generator track before it
+/// takes another path.
+const OUTPUT_TIMEOUT_MS: u32 = 10_000;
 
 struct Inner {
     config: EffectsConfig,
@@ -239,6 +260,11 @@ struct Inner {
     /// Page time spent presenting those frames since the last stats:
     /// (milliseconds, frames).
     present_ms: Cell<(f64, u64)>,
+    /// Whether the host can make a `VideoTrackGenerator` of a transferred
+    /// track (it said so when ready).
+    video_track_generator: Cell<bool>,
+    /// Waiting for the worker's generator track.
+    output_reply: RefCell<Option<OutputReply>>,
 }
 
 /// Live effects on camera streams. See the module docs.
@@ -324,6 +350,8 @@ impl Effects {
             build: RefCell::new(None),
             renderer: RefCell::new(None),
             present_ms: Cell::new((0.0, 0)),
+            video_track_generator: Cell::new(false),
+            output_reply: RefCell::new(None),
         });
         let effects = Self { inner };
         let build = match vision::chosen_build() {
@@ -375,6 +403,14 @@ impl Effects {
             } => Thread::Worker,
             _ => Thread::Main,
         }
+    }
+
+    /// The way frames take through the effects since the last `apply`:
+    /// how they come in and how they become the output track. `None`
+    /// before `apply`, and while the camera passes through (no vision
+    /// module).
+    pub fn path(&self) -> Option<FramePath> {
+        self.inner.applied.borrow().as_ref().and_then(|a| a.path)
     }
 
     /// The build of the vision module that runs, once it runs, with the
@@ -504,85 +540,65 @@ impl Effects {
             // method, not `Clone`): a track of its own, so stopping the
             // output leaves the caller's camera on.
             let output = MediaStreamTrack::clone(&track);
-            return inner.output_stream(stream, output, None);
+            return inner.output_stream(stream, output, None, None);
         };
-        let document = web_sys::window()
-            .and_then(|w| w.document())
-            .ok_or_else(|| EffectsError::Unsupported("effects need a page (a document)".into()))?;
-        let canvas: HtmlCanvasElement = document
-            .create_element("canvas")
-            .map_err(|e| EffectsError::browser("creating the output canvas", &e))?
-            .unchecked_into();
-        canvas.set_width(width);
-        canvas.set_height(height);
+        let generators = inner.config.worker_output == WorkerOutput::Generator
+            && inner.config.frame_source == FrameSource::Auto;
+        // The standard path: the camera track goes to the worker, whose
+        // `VideoTrackGenerator` track comes back.
+        if generators && in_worker && inner.video_track_generator.get() {
+            match inner
+                .apply_worker_generator(&track, fps, width, height)
+                .await
+            {
+                Ok(output) => {
+                    let path = FramePath {
+                        input: SourceKind::Processor,
+                        output: OutputKind::VideoTrackGenerator,
+                    };
+                    return inner.output_stream(stream, output, None, Some(path));
+                }
+                // Said, and another path taken.
+                Err(e) => inner.emit(EffectsEvent::Error(e)),
+            }
+        }
         let processor = (inner.config.frame_source == FrameSource::Auto
             && global_has("MediaStreamTrackProcessor"))
         .then(|| MediaStreamTrackProcessor::for_track(&track, PROCESSOR_BUFFER).ok())
         .flatten();
         let readable = processor.as_ref().map(|p| p.readable());
-        let source = match (&readable, in_worker) {
-            (Some(_), _) => SourceKind::Processor,
-            (None, true) => SourceKind::Bitmap,
-            (None, false) => SourceKind::Video,
+        // Chromium's path: the page's processor feeds the host, which
+        // writes to the page's generator.
+        let generator = match (
+            &readable,
+            generators && global_has("MediaStreamTrackGenerator"),
+        ) {
+            (Some(_), true) => MediaStreamTrackGenerator::video().ok(),
+            _ => None,
         };
-        let start = ToWorker::Start {
-            source,
-            fps,
-            stats_interval_ms: inner.config.stats_interval_ms,
-            width,
-            height,
-        };
-        let mut objects: Vec<(&str, JsValue)> = Vec::new();
-        let mut transfer: Vec<JsValue> = Vec::new();
-        if in_worker {
-            // Where the page cannot capture a transferred canvas (or the
-            // app asks for it), the worker draws on its own canvas and
-            // sends the frames back as bitmaps.
-            if inner.config.worker_output == WorkerOutput::Transferred
-                && captures_transferred_canvas()
-            {
-                let offscreen = canvas.transfer_control_to_offscreen().map_err(|e| {
-                    EffectsError::browser("transferring the canvas to the worker", &e)
-                })?;
-                objects.push(("canvas", offscreen.clone().into()));
-                transfer.push(offscreen.into());
+        if let (Some(readable), Some((generator, output))) = (&readable, generator) {
+            let start = inner.start_message(
+                SourceKind::Processor,
+                OutputKind::MediaStreamTrackGenerator,
+                (width, height, fps),
+            );
+            let readable: JsValue = readable.clone().into();
+            let writable = generator.writable();
+            let objects = [("readable", &readable), ("writable", &writable)];
+            // Transferred to a worker; on the page, handed over as they are.
+            let transfer: Vec<&JsValue> = if in_worker {
+                vec![&readable, &writable]
             } else {
-                let renderer = canvas
-                    .get_context("bitmaprenderer")
-                    .ok()
-                    .flatten()
-                    .and_then(|c| c.dyn_into::<ImageBitmapRenderingContext>().ok())
-                    .ok_or_else(|| {
-                        EffectsError::Unsupported(
-                            "neither a transferable canvas nor a bitmaprenderer context".into(),
-                        )
-                    })?;
-                *inner.renderer.borrow_mut() = Some(renderer);
-            }
-            if let Some(readable) = readable {
-                objects.push(("readable", readable.clone().into()));
-                transfer.push(readable.into());
-            }
-        } else {
-            // On the page nothing is cloned: the host draws on this canvas
-            // and reads this stream.
-            objects.push(("canvas", canvas.clone().into()));
-            if let Some(readable) = readable {
-                objects.push(("readable", readable.into()));
-            }
+                Vec::new()
+            };
+            inner.post(&start, &objects, &transfer);
+            let path = FramePath {
+                input: SourceKind::Processor,
+                output: OutputKind::MediaStreamTrackGenerator,
+            };
+            return inner.output_stream(stream, output, None, Some(path));
         }
-        let named: Vec<(&str, &JsValue)> = objects.iter().map(|(n, o)| (*n, o)).collect();
-        let transfer: Vec<&JsValue> = transfer.iter().collect();
-        inner.post(&start, &named, &transfer);
-        // After the transfer: Firefox refuses to transfer a canvas that is
-        // already captured.
-        let output = capture(&canvas)?;
-        let video = match source {
-            SourceKind::Processor => None,
-            SourceKind::Bitmap => Some(inner.bitmap_tap(&document, &track, fps)?),
-            SourceKind::Video => Some(inner.video_tap(&document, &track, fps)?),
-        };
-        inner.output_stream(stream, output, video)
+        inner.apply_canvas(stream, &track, readable, in_worker, (width, height, fps))
     }
 
     /// Stops the effects: ends the worker, the output track and the frame
@@ -684,6 +700,140 @@ fn hidden_video(
 }
 
 impl Inner {
+    /// The message that sets up a frame path for a camera of `geometry`
+    /// (width, height, fps).
+    fn start_message(
+        &self,
+        source: SourceKind,
+        output: OutputKind,
+        (width, height, fps): (u32, u32, f64),
+    ) -> ToWorker {
+        ToWorker::Start(FrameStart {
+            source,
+            output,
+            fps,
+            stats_interval_ms: self.config.stats_interval_ms,
+            width,
+            height,
+        })
+    }
+
+    /// The standard generator path: a clone of `track` goes to the worker,
+    /// which reads it with a `MediaStreamTrackProcessor` and answers with
+    /// its `VideoTrackGenerator`'s track.
+    async fn apply_worker_generator(
+        &self,
+        track: &MediaStreamTrack,
+        fps: f64,
+        width: u32,
+        height: u32,
+    ) -> Result<MediaStreamTrack, EffectsError> {
+        let (reply, answer) = oneshot::channel();
+        *self.output_reply.borrow_mut() = Some(reply);
+        let start = self.start_message(
+            SourceKind::Processor,
+            OutputKind::VideoTrackGenerator,
+            (width, height, fps),
+        );
+        // The worker owns the clone; the caller keeps its camera.
+        let camera: JsValue = MediaStreamTrack::clone(track).into();
+        self.post(&start, &[("track", &camera)], &[&camera]);
+        let timeout = gloo_timers::future::TimeoutFuture::new(OUTPUT_TIMEOUT_MS);
+        match futures::future::select(answer, timeout).await {
+            futures::future::Either::Left((Ok(track), _)) => track,
+            futures::future::Either::Left((Err(_), _)) => Err(EffectsError::Stopped),
+            futures::future::Either::Right(_) => {
+                self.output_reply.borrow_mut().take();
+                self.post(&ToWorker::Stop, &[], &[]);
+                Err(EffectsError::Worker(format!(
+                    "the worker sent no generator track within {} s",
+                    OUTPUT_TIMEOUT_MS / 1000
+                )))
+            }
+        }
+    }
+
+    /// The last resort: the host draws on a canvas the page captures
+    /// (transferred to the worker, or the worker's frames shown through a
+    /// `bitmaprenderer`), reading `readable` or frames of a video element.
+    fn apply_canvas(
+        self: &Rc<Self>,
+        stream: &MediaStream,
+        track: &MediaStreamTrack,
+        readable: Option<web_sys::ReadableStream>,
+        in_worker: bool,
+        (width, height, fps): (u32, u32, f64),
+    ) -> Result<MediaStream, EffectsError> {
+        let document = web_sys::window()
+            .and_then(|w| w.document())
+            .ok_or_else(|| EffectsError::Unsupported("effects need a page (a document)".into()))?;
+        let canvas: HtmlCanvasElement = document
+            .create_element("canvas")
+            .map_err(|e| EffectsError::browser("creating the output canvas", &e))?
+            .unchecked_into();
+        canvas.set_width(width);
+        canvas.set_height(height);
+        let source = match (&readable, in_worker) {
+            (Some(_), _) => SourceKind::Processor,
+            (None, true) => SourceKind::Bitmap,
+            (None, false) => SourceKind::Video,
+        };
+        let start = self.start_message(source, OutputKind::CanvasCapture, (width, height, fps));
+        let mut objects: Vec<(&str, JsValue)> = Vec::new();
+        let mut transfer: Vec<JsValue> = Vec::new();
+        if in_worker {
+            // Where the page cannot capture a transferred canvas (or the
+            // app asks for bitmaps), the worker draws on its own canvas and
+            // sends the frames back as bitmaps.
+            if self.config.worker_output != WorkerOutput::Bitmaps && captures_transferred_canvas() {
+                let offscreen = canvas.transfer_control_to_offscreen().map_err(|e| {
+                    EffectsError::browser("transferring the canvas to the worker", &e)
+                })?;
+                objects.push(("canvas", offscreen.clone().into()));
+                transfer.push(offscreen.into());
+            } else {
+                let renderer = canvas
+                    .get_context("bitmaprenderer")
+                    .ok()
+                    .flatten()
+                    .and_then(|c| c.dyn_into::<ImageBitmapRenderingContext>().ok())
+                    .ok_or_else(|| {
+                        EffectsError::Unsupported(
+                            "neither a transferable canvas nor a bitmaprenderer context".into(),
+                        )
+                    })?;
+                *self.renderer.borrow_mut() = Some(renderer);
+            }
+            if let Some(readable) = readable {
+                objects.push(("readable", readable.clone().into()));
+                transfer.push(readable.into());
+            }
+        } else {
+            // On the page nothing is cloned: the host draws on this canvas
+            // and reads this stream.
+            objects.push(("canvas", canvas.clone().into()));
+            if let Some(readable) = readable {
+                objects.push(("readable", readable.into()));
+            }
+        }
+        let named: Vec<(&str, &JsValue)> = objects.iter().map(|(n, o)| (*n, o)).collect();
+        let transfer: Vec<&JsValue> = transfer.iter().collect();
+        self.post(&start, &named, &transfer);
+        // After the transfer: Firefox refuses to transfer a canvas that is
+        // already captured.
+        let output = capture(&canvas)?;
+        let video = match source {
+            SourceKind::Processor => None,
+            SourceKind::Bitmap => Some(self.bitmap_tap(&document, track, fps)?),
+            SourceKind::Video => Some(self.video_tap(&document, track, fps)?),
+        };
+        let path = FramePath {
+            input: source,
+            output: OutputKind::CanvasCapture,
+        };
+        self.output_stream(stream, output, video, Some(path))
+    }
+
     fn emit(&self, event: EffectsEvent) {
         let _ = self.events.unbounded_send(event);
     }
@@ -750,6 +900,7 @@ impl Inner {
         stream: &MediaStream,
         output: MediaStreamTrack,
         video: Option<VideoTap>,
+        path: Option<FramePath>,
     ) -> Result<MediaStream, EffectsError> {
         let tracks = Array::of1(&output);
         for audio in stream.get_audio_tracks().iter() {
@@ -757,7 +908,11 @@ impl Inner {
         }
         let out = MediaStream::new_with_tracks(&tracks)
             .map_err(|e| EffectsError::browser("building the output stream", &e))?;
-        *self.applied.borrow_mut() = Some(Applied { output, video });
+        *self.applied.borrow_mut() = Some(Applied {
+            output,
+            video,
+            path,
+        });
         Ok(out)
     }
 
@@ -772,7 +927,12 @@ impl Inner {
             }
         };
         match message {
-            FromWorker::Ready { build, fallback } => {
+            FromWorker::Ready {
+                build,
+                fallback,
+                video_track_generator,
+            } => {
+                self.video_track_generator.set(video_track_generator);
                 let (sender, held) = match &mut *self.backend.borrow_mut() {
                     Backend::Host {
                         endpoint,
@@ -831,6 +991,29 @@ impl Inner {
                 self.present_ms.set((ms + now() - t0, frames + 1));
             }
             FromWorker::Error(e) => self.emit(EffectsEvent::Error(e)),
+            FromWorker::Output { error } => {
+                let track = match error {
+                    Some(e) => Err(e),
+                    None => object_of(&data, "track")
+                        .and_then(|t| t.dyn_into::<MediaStreamTrack>().ok())
+                        .ok_or_else(|| {
+                            EffectsError::Worker("the worker sent no generator track".into())
+                        }),
+                };
+                match self.output_reply.borrow_mut().take() {
+                    Some(reply) => {
+                        if let Err(Ok(track)) = reply.send(track) {
+                            // `apply` gave up waiting: nobody will use it.
+                            track.stop();
+                        }
+                    }
+                    None => {
+                        if let Ok(track) = track {
+                            track.stop();
+                        }
+                    }
+                }
+            }
             FromWorker::FrameDone => {
                 let frames = match &*self.backend.borrow() {
                     Backend::Host { frames, .. } => frames.clone(),
@@ -1113,7 +1296,13 @@ impl Inner {
     /// Undoes the last `apply` on the page side.
     fn detach(&self) {
         self.renderer.borrow_mut().take();
-        if let Some(applied) = self.applied.borrow_mut().take() {
+        self.output_reply.borrow_mut().take();
+        let applied = self.applied.borrow_mut().take();
+        if let Some(applied) = applied {
+            if applied.path.is_some() {
+                // The host stops writing before the output ends.
+                self.post(&ToWorker::Stop, &[], &[]);
+            }
             applied.output.stop();
             if let Some(video) = applied.video {
                 video.stop();

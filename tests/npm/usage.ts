@@ -19,6 +19,8 @@ import init, {
   Whip,
   runningObjects,
   type EffectsStats,
+  type FramePath,
+  type OutputKind,
   type PeerInfo,
   type PeerStats,
 } from "peerlens";
@@ -44,6 +46,13 @@ export async function usage(video: HTMLVideoElement): Promise<void> {
   video.srcObject = processed;
   const build: string | undefined = effects.visionBuild;
   console.log(build, effects.visionFallback ?? "");
+  const path: FramePath | null = effects.path;
+  const output: OutputKind | undefined = path?.output;
+  console.log(path?.input, output === "mediaStreamTrackGenerator");
+  // @ts-expect-error the output kinds are a closed set
+  const wrong: OutputKind = "webgl";
+  console.log(wrong);
+  await Effects.load({ workerOutput: "generator" });
 
   const probed: string | undefined = probeVisionBuild();
   configureVision({ build: "simd128" });

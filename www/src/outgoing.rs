@@ -1,11 +1,12 @@
 //! What this page sends to the room: the camera's audio always, and as
 //! video the shared screen while there is one, else the processed camera
-//! while an effect is on and the page is visible, else the camera itself.
-//! Every change is a track swap (`replace_track`), never a renegotiation.
+//! while an effect is on, else the camera itself. Every change is a track
+//! swap (`replace_track`), never a renegotiation.
 //!
-//! While the page is hidden (another tab in front), Chromium captures a
-//! canvas at about one frame a second, so the peers would get a slide
-//! show; they get the camera unprocessed until the page is shown again.
+//! A hidden page (another tab in front) sends what a visible one does: the
+//! effects write to a track generator, which keeps the camera's rate
+//! behind another tab, so the raw camera never goes out while an effect is
+//! on.
 //!
 //! The camera picker and the screen-share button live here, since both
 //! change the video that is sent.
@@ -30,8 +31,6 @@ pub struct Outgoing {
     processed: Option<MediaStream>,
     effects_on: bool,
     screen: Option<MediaStreamTrack>,
-    /// Whether the page is hidden (`document.hidden`).
-    hidden: bool,
     room: Weak<Room>,
     /// Listeners that live as long as the page sends.
     listeners: Vec<Closure<dyn FnMut(web_sys::Event)>>,
@@ -54,7 +53,6 @@ impl Outgoing {
             panel: None,
             processed: None,
             screen: None,
-            hidden: page.document.hidden(),
             room: Rc::downgrade(room),
             listeners: Vec::new(),
         }));
@@ -78,30 +76,7 @@ impl Outgoing {
             let _ =
                 button.add_event_listener_with_callback("click", on_share.as_ref().unchecked_ref());
         }
-        let weak = Rc::downgrade(&outgoing);
-        let on_visibility = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
-            let Some(outgoing) = weak.upgrade() else {
-                return;
-            };
-            let changes = {
-                let mut o = outgoing.borrow_mut();
-                let hidden = o.page.document.hidden();
-                let before = o.current().0.map(|t| t.id());
-                o.hidden = hidden;
-                o.current().0.map(|t| t.id()) != before
-            };
-            if changes {
-                wasm_bindgen_futures::spawn_local(send(outgoing));
-            }
-        });
-        let _ = page.document.add_event_listener_with_callback(
-            "visibilitychange",
-            on_visibility.as_ref().unchecked_ref(),
-        );
-        outgoing
-            .borrow_mut()
-            .listeners
-            .extend([on_pick, on_share, on_visibility]);
+        outgoing.borrow_mut().listeners.extend([on_pick, on_share]);
         wasm_bindgen_futures::spawn_local(list_cameras(page.clone(), Rc::clone(&outgoing)));
         outgoing
     }
@@ -149,8 +124,8 @@ impl Outgoing {
                 .unwrap_or_else(|_| Clone::clone(&self.camera));
             return (Some(screen.clone()), preview);
         }
-        let source = match (&self.processed, self.effects_on, self.hidden) {
-            (Some(processed), true, false) => processed,
+        let source = match (&self.processed, self.effects_on) {
+            (Some(processed), true) => processed,
             _ => &self.camera,
         };
         (first_video(source), Clone::clone(source))

@@ -24,7 +24,7 @@ pub use settings::{
     BackgroundSetting, EffectSettings, EffectsConfig, FrameSource, Mode, Segmenter, WorkerOutput,
     MAX_BLUR_RADIUS, MAX_FEATHER_RADIUS, MAX_MASK_SMOOTHING,
 };
-pub use stats::{EffectsStats, SourceKind, StageMs, Thread};
+pub use stats::{EffectsStats, FramePath, OutputKind, SourceKind, StageMs, Thread};
 
 use serde::{Deserialize, Serialize};
 

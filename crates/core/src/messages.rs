@@ -10,9 +10,28 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
 use crate::{
-    EffectSettings, EffectsError, EffectsStats, ModelUrls, Progress, Segmenter, SourceKind,
-    VisionBuild,
+    EffectSettings, EffectsError, EffectsStats, ModelUrls, OutputKind, Progress, Segmenter,
+    SourceKind, VisionBuild,
 };
+
+/// What [`ToWorker::Start`] sets up.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FrameStart {
+    /// How the frames arrive.
+    pub source: SourceKind,
+    /// How they leave.
+    pub output: OutputKind,
+    /// The camera's frame rate.
+    pub fps: f64,
+    /// How often stats are sent, in milliseconds.
+    pub stats_interval_ms: u32,
+    /// The camera's width: the size of a canvas the worker makes itself
+    /// (for bitmaps sent back as [`FromWorker::Frame`], or a generator).
+    pub width: u32,
+    /// See `width`.
+    pub height: u32,
+}
 
 /// From the page to the worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,19 +45,11 @@ pub enum ToWorker {
         segmenter: Segmenter,
     },
     /// Set up the frame path on `canvas`, reading `readable` when given.
-    Start {
-        /// How the frames arrive.
-        source: SourceKind,
-        /// The camera's frame rate.
-        fps: f64,
-        /// How often stats are sent, in milliseconds.
-        stats_interval_ms: u32,
-        /// Without a `canvas`: draw on an `OffscreenCanvas` of this size
-        /// and send each frame back as a [`FromWorker::Frame`].
-        width: u32,
-        /// See `width`.
-        height: u32,
-    },
+    /// With [`OutputKind::MediaStreamTrackGenerator`] the envelope carries
+    /// the generator's `writable`; with [`OutputKind::VideoTrackGenerator`]
+    /// it carries the camera `track`, and the worker answers with
+    /// [`FromWorker::Output`].
+    Start(FrameStart),
     /// One `bitmap` (an `ImageBitmap`; on the page, a video element too),
     /// with the page's counts since the last one.
     Frame {
@@ -71,6 +82,15 @@ pub enum FromWorker {
         /// Why it is not the build the page asked for, when it is not
         /// (the relaxed-SIMD build did not compile here).
         fallback: Option<String>,
+        /// Whether this host can take a camera track and give back a
+        /// `VideoTrackGenerator`'s (a worker with both standard APIs).
+        video_track_generator: bool,
+    },
+    /// The output track of [`OutputKind::VideoTrackGenerator`], as the
+    /// envelope's `track`; or why there is none (the page falls back).
+    Output {
+        /// Why the generator could not be made, when it could not.
+        error: Option<EffectsError>,
     },
     /// Model bytes fetched so far.
     Progress(Progress),

@@ -137,14 +137,22 @@ pub enum FrameSource {
     Video,
 }
 
-/// How the worker's frames reach the output canvas.
+/// How the processed frames become the output track.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum WorkerOutput {
-    /// The worker draws on the page's canvas through
-    /// `transferControlToOffscreen()`; bitmaps where the browser cannot
-    /// capture such a canvas (Firefox).
+    /// A track generator written by the vision module, frame by frame,
+    /// with no per-frame work on the page and no throttling in hidden
+    /// tabs: the standard `VideoTrackGenerator` in the worker (the camera
+    /// track is transferred there), else Chromium's
+    /// `MediaStreamTrackGenerator` on the page (its `writable` is
+    /// transferred). Where neither can run (no `MediaStreamTrackProcessor`
+    /// for the input), a captured canvas as with `Transferred`.
     #[default]
+    Generator,
+    /// `canvas.captureStream()` of the page's canvas, which the worker
+    /// draws on through `transferControlToOffscreen()`; bitmaps where the
+    /// browser cannot capture such a canvas (Firefox).
     Transferred,
     /// The worker draws on a canvas of its own and sends each frame to the
     /// page as an `ImageBitmap`, which a `bitmaprenderer` context shows.
@@ -189,7 +197,7 @@ pub struct EffectsConfig {
     pub mode: Mode,
     /// How frames are taken from the camera.
     pub frame_source: FrameSource,
-    /// How the worker's frames reach the output canvas.
+    /// How the processed frames become the output track.
     pub worker_output: WorkerOutput,
     /// The effects to start with.
     pub settings: EffectSettings,

@@ -48,6 +48,41 @@ pub enum SourceKind {
     Video,
 }
 
+/// How processed frames become the output track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OutputKind {
+    /// A `VideoTrackGenerator` in the worker, whose track was transferred
+    /// to the page.
+    VideoTrackGenerator,
+    /// Chromium's `MediaStreamTrackGenerator` on the page, written by the
+    /// vision module through its `writable`.
+    MediaStreamTrackGenerator,
+    /// `canvas.captureStream()` of the output canvas: throttled while the
+    /// page is hidden.
+    #[default]
+    CanvasCapture,
+}
+
+impl OutputKind {
+    /// Whether the output is a track generator (no canvas capture, no
+    /// throttling in hidden pages).
+    pub fn is_generator(self) -> bool {
+        self != Self::CanvasCapture
+    }
+}
+
+/// The way frames took through the effects: how they came in, how they
+/// went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FramePath {
+    /// How camera frames reach the effects.
+    pub input: SourceKind,
+    /// How processed frames become the output track.
+    pub output: OutputKind,
+}
+
 /// A stats event: rates over the last interval, totals since `apply`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -78,6 +113,8 @@ pub struct EffectsStats {
     pub thread: Thread,
     /// How the frames arrive.
     pub source: SourceKind,
+    /// How they leave.
+    pub output: OutputKind,
     /// The build of the vision module that processes them.
     pub build: crate::VisionBuild,
 }

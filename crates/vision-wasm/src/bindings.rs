@@ -27,6 +27,39 @@ extern "C" {
     ) -> Result<js_sys::Promise, JsValue>;
     #[wasm_bindgen(method, catch, js_name = allocationSize)]
     pub(crate) fn allocation_size(this: &VideoFrame, options: &Object) -> Result<f64, JsValue>;
+    /// `new VideoFrame(canvas, { timestamp })`: the canvas's pixels now.
+    #[wasm_bindgen(constructor, catch)]
+    pub(crate) fn new_from(image: &JsValue, init: &Object) -> Result<VideoFrame, JsValue>;
+
+    /// A `WritableStream` of video frames (a track generator's `writable`).
+    pub(crate) type FrameWritable;
+    #[wasm_bindgen(method, catch, js_name = getWriter)]
+    pub(crate) fn get_writer(this: &FrameWritable) -> Result<FrameWriter, JsValue>;
+
+    /// Its writer.
+    pub(crate) type FrameWriter;
+    /// Resolves once the frame is taken; the generator closes it.
+    #[wasm_bindgen(method, catch)]
+    pub(crate) fn write(this: &FrameWriter, frame: &VideoFrame)
+        -> Result<js_sys::Promise, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    pub(crate) fn close(this: &FrameWriter) -> Result<js_sys::Promise, JsValue>;
+
+    /// The standard `VideoTrackGenerator` (in workers).
+    pub(crate) type VideoTrackGenerator;
+    #[wasm_bindgen(constructor, catch)]
+    pub(crate) fn new() -> Result<VideoTrackGenerator, JsValue>;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn writable(this: &VideoTrackGenerator) -> FrameWritable;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn track(this: &VideoTrackGenerator) -> JsValue;
+
+    /// `MediaStreamTrackProcessor`, in its worker form (`{ track }`).
+    pub(crate) type MediaStreamTrackProcessor;
+    #[wasm_bindgen(constructor, catch)]
+    pub(crate) fn new(init: &Object) -> Result<MediaStreamTrackProcessor, JsValue>;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn readable(this: &MediaStreamTrackProcessor) -> web_sys::ReadableStream;
 
     /// A canvas element or an `OffscreenCanvas`.
     pub(crate) type AnyCanvas;

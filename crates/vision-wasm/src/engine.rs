@@ -1,19 +1,116 @@
 //! The frame loop's body, shared by the worker and the main thread: one
 //! camera image in (a `VideoFrame`, an `ImageBitmap` or a video element),
-//! the processed frame drawn on the output canvas, whose `captureStream()`
-//! peers receive.
+//! the processed frame drawn on the output canvas and delivered (see
+//! [`Delivery`]): written to a track generator as a `VideoFrame` with the
+//! input's timestamp, sent to the page as a bitmap, or left on a canvas
+//! the page captures.
 //!
 //! Until the models are loaded, while no effect is on, or if a frame fails,
 //! the image is drawn as it is: the video never stops.
 
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+};
+
 use peerlens_vision::{EffectOptions, EffectsPipeline, RgbaFrame};
-use wasm_bindgen::{Clamped, JsCast, JsValue};
+use wasm_bindgen::{closure::Closure, Clamped, JsCast, JsValue};
 use web_sys::ImageData;
 
 use crate::{
-    bindings::{now, scratch_canvas, AnyCanvas, Ctx2d},
-    BackgroundSetting, EffectSettings, EffectsError, EffectsStats, SourceKind, StageMs, Thread,
+    bindings::{now, scratch_canvas, AnyCanvas, Ctx2d, FrameWritable, FrameWriter, VideoFrame},
+    BackgroundSetting, EffectSettings, EffectsError, EffectsStats, OutputKind, SourceKind, StageMs,
+    Thread,
 };
+
+/// Where a drawn frame goes, besides the output canvas.
+pub(crate) enum Delivery {
+    /// Nowhere: the page captures the canvas (or draws it on the page).
+    Canvas,
+    /// To the page as an `ImageBitmap` (the output canvas is an
+    /// `OffscreenCanvas` of this engine's own).
+    Bitmaps(Presenter),
+    /// To a track generator, as a `VideoFrame` of the output canvas.
+    Generator(GeneratorSink),
+}
+
+/// The most frames written to a generator and not yet taken; beyond it a
+/// frame is dropped (and counted) rather than queued.
+const MAX_WRITES_IN_FLIGHT: u32 = 3;
+
+/// Writes frames to a track generator's `writable`, keeping the input's
+/// timestamps, never more than [`MAX_WRITES_IN_FLIGHT`] at a time.
+pub(crate) struct GeneratorSink {
+    writer: FrameWriter,
+    in_flight: Rc<Cell<u32>>,
+    /// Why a write failed, until it is reported.
+    failure: Rc<RefCell<Option<String>>>,
+    on_done: Closure<dyn FnMut(JsValue)>,
+    on_fail: Closure<dyn FnMut(JsValue)>,
+}
+
+impl GeneratorSink {
+    pub(crate) fn new(writable: &FrameWritable) -> Result<Self, EffectsError> {
+        let writer = writable
+            .get_writer()
+            .map_err(|e| EffectsError::browser("writing to the track generator", &e))?;
+        let in_flight = Rc::new(Cell::new(0u32));
+        let failure: Rc<RefCell<Option<String>>> = Rc::default();
+        let done = in_flight.clone();
+        let on_done = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            done.set(done.get().saturating_sub(1));
+        });
+        let (failed, slot) = (in_flight.clone(), failure.clone());
+        let on_fail = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+            failed.set(failed.get().saturating_sub(1));
+            let info = peerlens_core::JsErrorInfo::from_js(&e);
+            *slot.borrow_mut() = Some(info.to_string());
+        });
+        Ok(Self {
+            writer,
+            in_flight,
+            failure,
+            on_done,
+            on_fail,
+        })
+    }
+
+    /// Writes the canvas's current pixels as a frame stamped
+    /// `timestamp_us`. `Ok(false)`: dropped, the generator is behind.
+    fn write(&self, canvas: &AnyCanvas, timestamp_us: f64) -> Result<bool, EffectsError> {
+        if let Some(reason) = self.failure.borrow_mut().take() {
+            return Err(EffectsError::Worker(format!(
+                "the track generator refused a frame: {reason}"
+            )));
+        }
+        if self.in_flight.get() >= MAX_WRITES_IN_FLIGHT {
+            return Ok(false);
+        }
+        let init = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&init, &"timestamp".into(), &timestamp_us.into());
+        let frame = VideoFrame::new_from(canvas, &init)
+            .map_err(|e| EffectsError::browser("making a frame of the output canvas", &e))?;
+        match self.writer.write(&frame) {
+            Ok(promise) => {
+                self.in_flight.set(self.in_flight.get() + 1);
+                let _ = promise.then2(&self.on_done, &self.on_fail);
+                Ok(true)
+            }
+            Err(e) => {
+                frame.close();
+                Err(EffectsError::browser("writing to the track generator", &e))
+            }
+        }
+    }
+}
+
+impl Drop for GeneratorSink {
+    fn drop(&mut self) {
+        // Ends the generator's track; a write still in flight settles on
+        // its own (the closures go with it, so its callbacks are ignored).
+        let _ = self.writer.close();
+    }
+}
 
 /// Sums over one stats interval.
 #[derive(Default)]
@@ -57,9 +154,9 @@ pub(crate) struct Engine {
     /// The last frame error reported, so a failing frame is reported once
     /// rather than 30 times a second.
     last_error: Option<String>,
-    /// Where each drawn frame goes as an `ImageBitmap`, when the page
-    /// cannot capture a canvas it transferred (Firefox).
-    present: Option<Presenter>,
+    /// Where each drawn frame goes.
+    delivery: Delivery,
+    output_kind: OutputKind,
     /// A JS buffer `VideoFrame.copyTo` fills with RGBA, and whether it
     /// holds the next frame (with the milliseconds the copy took).
     copy_buffer: Option<js_sys::Uint8Array>,
@@ -106,7 +203,8 @@ impl Engine {
             thread,
             source,
             last_error: None,
-            present: None,
+            delivery: Delivery::Canvas,
+            output_kind: OutputKind::CanvasCapture,
             copy_buffer: None,
             copied: None,
         })
@@ -136,10 +234,12 @@ impl Engine {
         self.copied = Some(ms);
     }
 
-    /// Sends every drawn frame to `present` (the output canvas must be an
-    /// `OffscreenCanvas`).
-    pub(crate) fn present_with(&mut self, present: Presenter) {
-        self.present = Some(present);
+    /// Where every drawn frame goes from now on (the output canvas must
+    /// be an `OffscreenCanvas` for bitmaps), and the output path the stats
+    /// report.
+    pub(crate) fn deliver_to(&mut self, delivery: Delivery, kind: OutputKind) {
+        self.delivery = delivery;
+        self.output_kind = kind;
     }
 
     /// Hands over the loaded models; effects start with the next frame.
@@ -234,14 +334,16 @@ impl Engine {
         Ok(())
     }
 
-    /// Draws one camera image (already counted by [`Engine::arrived`]).
-    /// The caller closes it. An error means the frame went out
-    /// unprocessed; it is returned once per distinct cause.
+    /// Draws one camera image (already counted by [`Engine::arrived`]),
+    /// stamped `timestamp_us` (the input frame's, when it has one). The
+    /// caller closes it. An error means the frame went out unprocessed; it
+    /// is returned once per distinct cause.
     pub(crate) fn draw(
         &mut self,
         image: &JsValue,
         width: u32,
         height: u32,
+        timestamp_us: Option<f64>,
     ) -> Result<(), EffectsError> {
         let t0 = now();
         let mut result = self.draw_inner(image, width, height, t0);
@@ -249,18 +351,37 @@ impl Engine {
             // Never lose the frame: draw it as it came.
             let _ = self.out_ctx.draw_image(image, 0.0, 0.0);
         }
-        if let Some(present) = &self.present {
-            match self.output.transfer_to_image_bitmap() {
-                Ok(bitmap) => present(bitmap),
-                Err(e) => {
-                    if result.is_ok() {
-                        result = Err(EffectsError::browser("handing a frame to the page", &e));
-                    }
-                }
+        // Whether the frame reached the output (`false`: the generator was
+        // behind, and the frame is counted as dropped).
+        let delivered = match &self.delivery {
+            Delivery::Canvas => Ok(true),
+            Delivery::Bitmaps(present) => self
+                .output
+                .transfer_to_image_bitmap()
+                .map(|bitmap| {
+                    present(bitmap);
+                    true
+                })
+                .map_err(|e| EffectsError::browser("handing a frame to the page", &e)),
+            Delivery::Generator(sink) => {
+                sink.write(&self.output, timestamp_us.unwrap_or_else(|| now() * 1000.0))
             }
+        };
+        let reached = match delivered {
+            Ok(reached) => reached,
+            Err(e) => {
+                if result.is_ok() {
+                    result = Err(e);
+                }
+                false
+            }
+        };
+        if reached {
+            self.frames += 1;
+            self.window.drawn += 1;
+        } else {
+            self.dropped += 1;
         }
-        self.frames += 1;
-        self.window.drawn += 1;
         if self.thread == Thread::Main {
             self.window.main_ms += now() - t0;
         }
@@ -454,6 +575,7 @@ impl Engine {
             active: self.pipeline.is_some() && self.settings.any(),
             thread: self.thread,
             source: self.source,
+            output: self.output_kind,
             build: crate::BUILD,
         })
     }

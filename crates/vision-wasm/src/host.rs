@@ -12,15 +12,20 @@
 use std::{cell::RefCell, rc::Rc};
 
 use js_sys::Function;
-use peerlens_core::messages::{envelope, object_of, open_envelope, FromWorker, ToWorker};
+use peerlens_core::messages::{
+    envelope, object_of, open_envelope, FrameStart, FromWorker, ToWorker,
+};
 use wasm_bindgen::{prelude::*, JsCast};
 use web_sys::{DedicatedWorkerGlobalScope, HtmlVideoElement, ImageBitmap, MessageEvent};
 
 use crate::{
-    engine::Engine,
+    bindings::{
+        global_has, AnyCanvas, FrameWritable, MediaStreamTrackProcessor, VideoTrackGenerator,
+    },
+    engine::{Delivery, Engine, GeneratorSink},
     runner::{Runner, StartSpec},
     source::{Report, Sink},
-    EffectsError, Thread, VisionBuild,
+    EffectsError, OutputKind, Thread, VisionBuild,
 };
 
 /// Where a host's replies go.
@@ -33,13 +38,14 @@ enum Outlet {
 }
 
 impl Outlet {
-    /// Sends `message`, transferring `bitmap` with it when given.
-    fn send(&self, message: &FromWorker, bitmap: Option<&JsValue>) {
-        let objects: Vec<(&str, &JsValue)> = bitmap.map(|b| ("bitmap", b)).into_iter().collect();
+    /// Sends `message`, transferring the named object with it when given
+    /// (a frame's `bitmap`, a generator's `track`).
+    fn send(&self, message: &FromWorker, object: Option<(&str, &JsValue)>) {
+        let objects: Vec<(&str, &JsValue)> = object.into_iter().collect();
         let sent = envelope(message, &objects).and_then(|envelope| match self {
-            Self::Worker(scope) => match bitmap {
-                Some(bitmap) => {
-                    scope.post_message_with_transfer(&envelope, &js_sys::Array::of1(bitmap))
+            Self::Worker(scope) => match object {
+                Some((_, object)) => {
+                    scope.post_message_with_transfer(&envelope, &js_sys::Array::of1(object))
                 }
                 None => scope.post_message(&envelope),
             },
@@ -128,13 +134,7 @@ impl Host {
                     });
                 });
             }
-            ToWorker::Start {
-                source,
-                fps,
-                stats_interval_ms,
-                width,
-                height,
-            } => self.start(data, source, fps, stats_interval_ms, width, height),
+            ToWorker::Start(frame) => self.start(data, frame),
             ToWorker::Frame {
                 arrived,
                 dropped,
@@ -156,7 +156,7 @@ impl Host {
                             e.page_counts(arrived, dropped, main_ms);
                             e.opened();
                         }
-                        Runner::draw(&engine, &image, width, height, &self.sink);
+                        Runner::draw(&engine, &image, width, height, None, &self.sink);
                         engine.borrow_mut().closed();
                     }
                     // A bitmap is ours to close; the page's video is not.
@@ -183,49 +183,93 @@ impl Host {
         }
     }
 
-    fn start(
-        self: &Rc<Self>,
-        data: &JsValue,
-        source: crate::SourceKind,
-        fps: f64,
-        stats_interval_ms: u32,
-        width: u32,
-        height: u32,
-    ) {
-        // The page's canvas, or one of our own whose frames go back.
-        let (canvas, present) = match object_of(data, "canvas") {
-            Some(canvas) => (canvas, None),
-            None => match web_sys::OffscreenCanvas::new(width.max(1), height.max(1)) {
-                Ok(canvas) => {
+    fn start(self: &Rc<Self>, data: &JsValue, frame: FrameStart) {
+        match self.frame_path(data, &frame) {
+            Ok(spec) => {
+                let started = self.runner.borrow_mut().start(spec, self.sink.clone());
+                match started {
+                    Ok(engine) => *self.engine.borrow_mut() = Some(engine),
+                    Err(e) => self.send(&FromWorker::Error(e)),
+                }
+            }
+            Err(e) => {
+                if frame.output == OutputKind::VideoTrackGenerator {
+                    // The camera clone is ours to end; the page waits for
+                    // the track, and falls back.
+                    if let Some(track) = object_of(data, "track") {
+                        let _ = js_sys::Reflect::get(&track, &"stop".into())
+                            .and_then(|stop| stop.dyn_into::<js_sys::Function>())
+                            .and_then(|stop| stop.call0(&track));
+                    }
+                    self.send(&FromWorker::Output { error: Some(e) });
+                } else {
+                    self.send(&FromWorker::Error(e));
+                }
+            }
+        }
+    }
+
+    /// The canvas, the frames' source and where the drawn frames go, for
+    /// `frame`'s paths. For [`OutputKind::VideoTrackGenerator`] the
+    /// generator's track is sent to the page here.
+    fn frame_path(&self, data: &JsValue, frame: &FrameStart) -> Result<StartSpec, EffectsError> {
+        let own_canvas = || {
+            web_sys::OffscreenCanvas::new(frame.width.max(1), frame.height.max(1))
+                .map(|c| -> AnyCanvas { c.unchecked_into() })
+                .map_err(|e| EffectsError::browser("creating a canvas", &e))
+        };
+        let mut readable = object_of(data, "readable").map(JsCast::unchecked_into);
+        let (canvas, delivery) = match frame.output {
+            OutputKind::MediaStreamTrackGenerator => {
+                let writable: FrameWritable = object_of(data, "writable")
+                    .ok_or_else(|| EffectsError::Worker("no generator to write to".into()))?
+                    .unchecked_into();
+                let canvas = match object_of(data, "canvas") {
+                    Some(canvas) => canvas.unchecked_into(),
+                    None => own_canvas()?,
+                };
+                (canvas, Delivery::Generator(GeneratorSink::new(&writable)?))
+            }
+            OutputKind::VideoTrackGenerator => {
+                let track = object_of(data, "track")
+                    .ok_or_else(|| EffectsError::Worker("no camera track to read".into()))?;
+                let init = js_sys::Object::new();
+                let _ = js_sys::Reflect::set(&init, &"track".into(), &track);
+                let processor = MediaStreamTrackProcessor::new(&init)
+                    .map_err(|e| EffectsError::browser("reading the camera in the worker", &e))?;
+                let generator = VideoTrackGenerator::new()
+                    .map_err(|e| EffectsError::browser("creating a VideoTrackGenerator", &e))?;
+                let sink = GeneratorSink::new(&generator.writable())?;
+                readable = Some(processor.readable());
+                self.outlet.send(
+                    &FromWorker::Output { error: None },
+                    Some(("track", &generator.track())),
+                );
+                (own_canvas()?, Delivery::Generator(sink))
+            }
+            OutputKind::CanvasCapture => match object_of(data, "canvas") {
+                // The page's canvas (transferred), which it captures.
+                Some(canvas) => (canvas.unchecked_into(), Delivery::Canvas),
+                // One of our own, whose frames go back as bitmaps.
+                None => {
                     let outlet = self.outlet.clone();
                     let present: crate::engine::Presenter = Rc::new(move |bitmap| {
-                        outlet.send(&FromWorker::Frame, Some(&bitmap));
+                        outlet.send(&FromWorker::Frame, Some(("bitmap", &bitmap)));
                     });
-                    (canvas.into(), Some(present))
-                }
-                Err(e) => {
-                    self.send(&FromWorker::Error(EffectsError::browser(
-                        "creating a canvas",
-                        &e,
-                    )));
-                    return;
+                    (own_canvas()?, Delivery::Bitmaps(present))
                 }
             },
         };
-        let spec = StartSpec {
-            present,
-            canvas: canvas.unchecked_into(),
+        Ok(StartSpec {
+            delivery,
+            output: frame.output,
+            canvas,
             thread: self.outlet.thread(),
-            source,
-            fps,
-            stats_interval_ms,
-            readable: object_of(data, "readable").map(JsCast::unchecked_into),
-        };
-        let started = self.runner.borrow_mut().start(spec, self.sink.clone());
-        match started {
-            Ok(engine) => *self.engine.borrow_mut() = Some(engine),
-            Err(e) => self.send(&FromWorker::Error(e)),
-        }
+            source: frame.source,
+            fps: frame.fps,
+            stats_interval_ms: frame.stats_interval_ms,
+            readable,
+        })
     }
 
     fn stop(&self) {
@@ -234,11 +278,16 @@ impl Host {
     }
 }
 
-/// The ready message: this build, and why it is not the one asked for.
-fn ready(fallback: Option<String>) -> FromWorker {
+/// The ready message: this build, why it is not the one asked for, and
+/// whether this host (a worker) can make a `VideoTrackGenerator` of a
+/// transferred camera track.
+fn ready(fallback: Option<String>, in_worker: bool) -> FromWorker {
     FromWorker::Ready {
         build: crate::BUILD,
         fallback,
+        video_track_generator: in_worker
+            && global_has("VideoTrackGenerator")
+            && global_has("MediaStreamTrackProcessor"),
     }
 }
 
@@ -262,7 +311,7 @@ pub fn __peerlens_effects_worker(fallback: Option<String>) -> Result<(), JsValue
         receiver.receive(&event.data());
     });
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    host.send(&ready(fallback));
+    host.send(&ready(fallback, true));
     WORKER.with(|w| *w.borrow_mut() = Some((host, on_message)));
     Ok(())
 }
@@ -283,7 +332,7 @@ impl EffectsHost {
     #[wasm_bindgen(constructor)]
     pub fn new(reply: Function, fallback: Option<String>) -> EffectsHost {
         let host = Host::new(Outlet::Page(reply));
-        host.send(&ready(fallback));
+        host.send(&ready(fallback, false));
         EffectsHost { host }
     }
 

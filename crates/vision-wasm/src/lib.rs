@@ -30,7 +30,7 @@ pub use load::{fetch_bytes, load_pipeline};
 pub use peerlens_core::VisionBuild;
 pub(crate) use peerlens_core::{
     js_error, BackgroundSetting, EffectSettings, EffectsError, EffectsStats, JsErrorInfo,
-    ModelUrls, Progress, Segmenter, SourceKind, StageMs, Thread,
+    ModelUrls, OutputKind, Progress, Segmenter, SourceKind, StageMs, Thread,
 };
 use peerlens_vision::{BackgroundEffect, EffectOptions, SegmenterModel};
 use wasm_bindgen::prelude::*;

@@ -25,8 +25,9 @@ pub(crate) struct StartSpec {
     pub(crate) stats_interval_ms: u32,
     /// The processor's stream, for [`SourceKind::Processor`].
     pub(crate) readable: Option<ReadableStream>,
-    /// Where drawn frames go, when the page cannot capture `canvas`.
-    pub(crate) present: Option<crate::engine::Presenter>,
+    /// Where drawn frames go besides `canvas`, and the output path.
+    pub(crate) delivery: crate::engine::Delivery,
+    pub(crate) output: crate::OutputKind,
 }
 
 #[derive(Default)]
@@ -101,9 +102,7 @@ impl Runner {
             spec.stats_interval_ms,
         )?;
         engine.set_settings(self.settings.clone(), self.image.clone());
-        if let Some(present) = spec.present {
-            engine.present_with(present);
-        }
+        engine.deliver_to(spec.delivery, spec.output);
         if let (Some(pipeline), Ok(options)) =
             (self.pipeline.take(), crate::options(&self.settings))
         {
@@ -124,9 +123,10 @@ impl Runner {
         image: &wasm_bindgen::JsValue,
         width: u32,
         height: u32,
+        timestamp_us: Option<f64>,
         sink: &Sink,
     ) {
-        let result = engine.borrow_mut().draw(image, width, height);
+        let result = engine.borrow_mut().draw(image, width, height, timestamp_us);
         let stats = engine.borrow_mut().take_stats();
         if let Err(e) = result {
             sink(Report::Error(e));

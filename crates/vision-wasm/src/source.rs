@@ -177,7 +177,10 @@ pub(crate) fn pump(
             if copy_rgba.get() && engine.borrow().wants_pixels() {
                 read_pixels(&frame, width, height, &engine, &copy_rgba).await;
             }
-            let result = engine.borrow_mut().draw(&frame, width, height);
+            let timestamp = frame.timestamp();
+            let result = engine
+                .borrow_mut()
+                .draw(&frame, width, height, Some(timestamp));
             frame.close();
             let stats = {
                 let mut e = engine.borrow_mut();

@@ -58,12 +58,14 @@ fn run_page(browser: &Browser, url: &str, timeout: Duration) -> Value {
     result
 }
 
-/// One row of the effects table: `mode` is followed by the frame source.
+/// One row of the effects table: `mode` is followed by the frame path
+/// (how frames came in, how they went out).
 fn print_row(name: &str, mode: &str, r: &Value) {
     let ms = &r["ms"];
     println!(
-        "| {name} | {mode} ({}) | **{:.1}** | {:.1} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+        "| {name} | {mode} ({} → {}) | **{:.1}** | {:.1} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
         r["source"].as_str().unwrap_or("?"),
+        r["output"].as_str().unwrap_or("?"),
         num(&r["fpsOut"]),
         num(&r["fpsIn"]),
         r["dropped"],
@@ -117,18 +119,24 @@ pub fn run(dir: &Path, video: &str) {
                 print_row(name, &thread, &r);
             }
         }
-        // The worker handing frames back as bitmaps instead of drawing on
-        // the transferred canvas.
-        for (name, fx) in COMBOS.iter().filter(|(n, _)| n.starts_with("boxes")) {
-            let r = run_page(
-                &browser,
-                &format!(
-                    "{base}/peerlens.html?mode=worker&output=bitmaps&fx={}",
-                    encode(fx)
-                ),
-                page_timeout,
-            );
-            print_row(name, "worker, bitmaps out", &r);
+        // The canvas paths beside the generator: the worker drawing on the
+        // transferred canvas the page captures, or handing frames back as
+        // bitmaps.
+        for (output, label) in [
+            ("transferred", "worker, canvas"),
+            ("bitmaps", "worker, bitmaps out"),
+        ] {
+            for (name, fx) in COMBOS.iter().filter(|(n, _)| n.starts_with("boxes")) {
+                let r = run_page(
+                    &browser,
+                    &format!(
+                        "{base}/peerlens.html?mode=worker&output={output}&fx={}",
+                        encode(fx)
+                    ),
+                    page_timeout,
+                );
+                print_row(name, label, &r);
+            }
         }
         let ort = run_page(
             &browser,
