@@ -509,16 +509,24 @@ async fn generator_output_keeps_the_camera_timestamps_and_loses_no_frames() {
         missing <= written / 100 + 3,
         "{missing} of {written} written frames missing from the output"
     );
-    let camera_times: std::collections::HashSet<u64> =
-        cams.iter().map(|(ts, _)| *ts as u64).collect();
-    let foreign = outs
-        .iter()
-        .filter(|(ts, _)| !camera_times.contains(&(*ts as u64)))
-        .count();
-    // The camera reader starts with the output's; an output frame of a
-    // camera frame from before it started may be the first one only.
+    // Chromium carries a generator frame's timestamp to about 0.1 ms (seen
+    // here: 5943884000 out for 5943883900 in); camera frames are tens of
+    // milliseconds apart, so within 1 ms is the same frame.
+    let mut camera_times: Vec<f64> = cams.iter().map(|(ts, _)| *ts).collect();
+    camera_times.sort_by(f64::total_cmp);
+    let is_camera_frame = |ts: f64| {
+        let i = camera_times.partition_point(|&c| c < ts);
+        [i.checked_sub(1), Some(i)]
+            .into_iter()
+            .flatten()
+            .filter_map(|i| camera_times.get(i))
+            .any(|&c| (c - ts).abs() <= 1_000.0)
+    };
+    let foreign = outs.iter().filter(|(ts, _)| !is_camera_frame(*ts)).count();
+    // The two readers start together; only the frames in flight in the
+    // worker then (at most 3) can be of camera frames from before.
     assert!(
-        foreign <= 1,
+        foreign <= 3,
         "{foreign} of {} output timestamps are no camera frame's",
         outs.len()
     );

@@ -14,7 +14,7 @@ use std::{
 };
 
 use peerlens_vision::{EffectOptions, EffectsPipeline, RgbaFrame};
-use wasm_bindgen::{closure::Closure, Clamped, JsCast, JsValue};
+use wasm_bindgen::{Clamped, JsCast, JsValue};
 use web_sys::ImageData;
 
 use crate::{
@@ -45,8 +45,6 @@ pub(crate) struct GeneratorSink {
     in_flight: Rc<Cell<u32>>,
     /// Why a write failed, until it is reported.
     failure: Rc<RefCell<Option<String>>>,
-    on_done: Closure<dyn FnMut(JsValue)>,
-    on_fail: Closure<dyn FnMut(JsValue)>,
 }
 
 impl GeneratorSink {
@@ -54,24 +52,10 @@ impl GeneratorSink {
         let writer = writable
             .get_writer()
             .map_err(|e| EffectsError::browser("writing to the track generator", &e))?;
-        let in_flight = Rc::new(Cell::new(0u32));
-        let failure: Rc<RefCell<Option<String>>> = Rc::default();
-        let done = in_flight.clone();
-        let on_done = Closure::<dyn FnMut(JsValue)>::new(move |_| {
-            done.set(done.get().saturating_sub(1));
-        });
-        let (failed, slot) = (in_flight.clone(), failure.clone());
-        let on_fail = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
-            failed.set(failed.get().saturating_sub(1));
-            let info = peerlens_core::JsErrorInfo::from_js(&e);
-            *slot.borrow_mut() = Some(info.to_string());
-        });
         Ok(Self {
             writer,
-            in_flight,
-            failure,
-            on_done,
-            on_fail,
+            in_flight: Rc::new(Cell::new(0)),
+            failure: Rc::default(),
         })
     }
 
@@ -93,7 +77,20 @@ impl GeneratorSink {
         match self.writer.write(&frame) {
             Ok(promise) => {
                 self.in_flight.set(self.in_flight.get() + 1);
-                let _ = promise.then2(&self.on_done, &self.on_fail);
+                // Once the write settles the frame is closed: the generator
+                // has closed a frame it took already (closing again does
+                // nothing), and one it refused (the track ended) would be
+                // left to the garbage collector.
+                let (in_flight, failure) = (self.in_flight.clone(), self.failure.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    let written = wasm_bindgen_futures::JsFuture::from(promise).await;
+                    in_flight.set(in_flight.get().saturating_sub(1));
+                    frame.close();
+                    if let Err(e) = written {
+                        *failure.borrow_mut() =
+                            Some(peerlens_core::JsErrorInfo::from_js(&e).to_string());
+                    }
+                });
                 Ok(true)
             }
             Err(e) => {
@@ -107,7 +104,7 @@ impl GeneratorSink {
 impl Drop for GeneratorSink {
     fn drop(&mut self) {
         // Ends the generator's track; a write still in flight settles on
-        // its own (the closures go with it, so its callbacks are ignored).
+        // its own, and its callback closes its frame.
         let _ = self.writer.close();
     }
 }

@@ -163,26 +163,40 @@ impl Calibration {
     }
 }
 
-/// The effects on frames. See the module docs.
-pub struct EffectsPipeline {
-    tracker: FaceTracker,
-    segmenter: SelfieSegmenter,
-    options: EffectOptions,
-    alpha: Vec<u8>,
-    alpha_size: (u32, u32),
-    frames: u64,
-    scratch: Scratch,
-    calibration: Option<Calibration>,
-    /// The last mask at its own resolution, in 1/255 steps.
-    levels: Vec<u8>,
+/// The face marks of one frame, owned, so they can cross to where the
+/// frame is drawn (another worker, in two-worker mode).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FaceOverlay {
+    /// The face box, in frame pixels.
+    pub bbox: BoundingBox,
+    /// BlazeFace's 6 keypoints.
+    pub keypoints: [(f32, f32); 6],
+    /// The 468 mesh points when the mesh is drawn, else empty.
+    pub mesh: Vec<[f32; 3]>,
 }
 
-impl std::fmt::Debug for EffectsPipeline {
+/// What [`FaceStage::run`] found on one frame.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FaceResult {
+    /// The face to draw, if one is tracked.
+    pub overlay: Option<FaceOverlay>,
+    /// Whether face detection ran on this frame.
+    pub detected: bool,
+    /// Milliseconds it took.
+    pub ms: f64,
+}
+
+/// The face half of [`EffectsPipeline`]: detection every `detect_every`
+/// frames, landmark tracking in between, and the calibration that keeps
+/// tracked boxes steady. It runs only when boxes or the mesh are drawn.
+pub struct FaceStage {
+    tracker: FaceTracker,
+    calibration: Option<Calibration>,
+}
+
+impl std::fmt::Debug for FaceStage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EffectsPipeline")
-            .field("options", &self.options)
-            .field("frames", &self.frames)
-            .finish_non_exhaustive()
+        f.debug_struct("FaceStage").finish_non_exhaustive()
     }
 }
 
@@ -193,56 +207,142 @@ fn tracker_options(options: &EffectOptions) -> TrackerOptions {
     }
 }
 
-impl EffectsPipeline {
-    /// Loads the three models.
-    pub fn load(models: EffectModels<'_>, options: EffectOptions) -> Result<Self, VisionError> {
-        let tracker = FaceTracker::new(
-            FaceDetector::load(models.detector)?,
-            FaceMesh::load(models.mesh)?,
-            tracker_options(&options),
-        );
-        let mut segmenter = SelfieSegmenter::load(models.segmenter, models.segmenter_model)?;
+impl FaceStage {
+    /// Loads the detector and the mesh.
+    pub fn load(
+        detector: &[u8],
+        mesh: &[u8],
+        options: &EffectOptions,
+    ) -> Result<Self, VisionError> {
+        Ok(Self {
+            tracker: FaceTracker::new(
+                FaceDetector::load(detector)?,
+                FaceMesh::load(mesh)?,
+                tracker_options(options),
+            ),
+            calibration: None,
+        })
+    }
+
+    /// Applies `options` from the next frame on.
+    pub fn set_options(&mut self, options: &EffectOptions) {
+        self.tracker.set_options(tracker_options(options));
+    }
+
+    /// Tracks the face on `frame`, when `options` draw faces; otherwise
+    /// forgets the track, so it does not go stale while off. `clock`
+    /// returns milliseconds.
+    pub fn run(
+        &mut self,
+        frame: &RgbaFrame<'_>,
+        options: &EffectOptions,
+        clock: &mut dyn FnMut() -> f64,
+    ) -> Result<FaceResult, VisionError> {
+        let t0 = clock();
+        let mut result = FaceResult::default();
+        if !(options.face_boxes || options.face_mesh) {
+            self.tracker.reset();
+            self.calibration = None;
+            result.ms = clock() - t0;
+            return Ok(result);
+        }
+        let tracked = self.tracker.track(frame)?;
+        result.detected = tracked.detection.is_some();
+        if let Some(landmarks) = tracked.landmarks {
+            let marks = face_marks(
+                landmarks,
+                tracked.detection.as_ref(),
+                &mut self.calibration,
+                options.face_mesh,
+            );
+            result.overlay = Some(FaceOverlay {
+                bbox: marks.bbox,
+                keypoints: marks.keypoints,
+                mesh: marks.mesh.map(<[[f32; 3]]>::to_vec).unwrap_or_default(),
+            });
+        } else if let Some(detection) = tracked.detection {
+            self.calibration = None;
+            result.overlay = Some(FaceOverlay {
+                bbox: detection.bbox,
+                keypoints: detection.keypoints,
+                mesh: Vec::new(),
+            });
+        }
+        result.ms = clock() - t0;
+        Ok(result)
+    }
+}
+
+/// The background half of [`EffectsPipeline`], and the drawing: the
+/// segmenter every `segment_every` frames (the feathered mask reused in
+/// between), the background effect, then the face marks it is given.
+pub struct BackgroundStage {
+    segmenter: SelfieSegmenter,
+    alpha: Vec<u8>,
+    alpha_size: (u32, u32),
+    frames: u64,
+    scratch: Scratch,
+    /// The last mask at its own resolution, in 1/255 steps.
+    levels: Vec<u8>,
+    /// The options the mask was made with.
+    segment_every: u32,
+    feather_radius: u32,
+}
+
+impl std::fmt::Debug for BackgroundStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackgroundStage")
+            .field("frames", &self.frames)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BackgroundStage {
+    /// Loads the segmenter.
+    pub fn load(
+        segmenter: &[u8],
+        model: SegmenterModel,
+        options: &EffectOptions,
+    ) -> Result<Self, VisionError> {
+        let mut segmenter = SelfieSegmenter::load(segmenter, model)?;
         segmenter.set_smoothing(options.mask_smoothing);
         Ok(Self {
-            tracker,
             segmenter,
-            options,
             alpha: Vec::new(),
             alpha_size: (0, 0),
             frames: 0,
             scratch: Scratch::default(),
-            calibration: None,
             levels: Vec::new(),
+            segment_every: options.segment_every,
+            feather_radius: options.feather_radius,
         })
     }
 
-    /// The current options.
-    pub fn options(&self) -> &EffectOptions {
-        &self.options
-    }
-
-    /// Changes the effects from the next frame on.
-    pub fn set_options(&mut self, options: EffectOptions) {
-        self.tracker.set_options(tracker_options(&options));
+    /// Applies `options` from the next frame on.
+    pub fn set_options(&mut self, options: &EffectOptions) {
         self.segmenter.set_smoothing(options.mask_smoothing);
-        if options.segment_every != self.options.segment_every
-            || options.feather_radius != self.options.feather_radius
+        if options.segment_every != self.segment_every
+            || options.feather_radius != self.feather_radius
         {
             // Recompute the mask on the next frame with the new settings.
             self.alpha_size = (0, 0);
         }
-        self.options = options;
+        self.segment_every = options.segment_every;
+        self.feather_radius = options.feather_radius;
     }
 
-    /// Processes `frame` into `out` (packed RGBA of the frame's size).
-    /// `replacement` is the background for [`BackgroundEffect::Replace`]
-    /// and must have the frame's size; without it the background stays.
-    /// `clock` returns milliseconds.
-    pub fn process(
+    /// Draws `frame` into `out` (packed RGBA of the frame's size) with the
+    /// background effect of `options` and `face`'s marks. `replacement` is
+    /// the background for [`BackgroundEffect::Replace`] and must have the
+    /// frame's size; without it the background stays. `clock` returns
+    /// milliseconds. The report's face fields are left to the caller.
+    pub fn render(
         &mut self,
         frame: &RgbaFrame<'_>,
+        face: Option<&FaceOverlay>,
         replacement: Option<&RgbaFrame<'_>>,
         out: &mut [u8],
+        options: &EffectOptions,
         clock: &mut dyn FnMut() -> f64,
     ) -> Result<FrameReport, VisionError> {
         let (width, height) = (frame.width(), frame.height());
@@ -254,37 +354,7 @@ impl EffectsPipeline {
             });
         }
         let mut report = FrameReport::default();
-        let options = &self.options;
-
-        let t0 = clock();
-        let mut face: Option<FaceMarks> = None;
-        if options.face_boxes || options.face_mesh {
-            let tracked = self.tracker.track(frame)?;
-            report.detected = tracked.detection.is_some();
-            if let Some(landmarks) = tracked.landmarks {
-                face = Some(face_marks(
-                    landmarks,
-                    tracked.detection.as_ref(),
-                    &mut self.calibration,
-                    options.face_mesh,
-                ));
-            } else if let Some(detection) = tracked.detection {
-                self.calibration = None;
-                face = Some(FaceMarks {
-                    bbox: detection.bbox,
-                    keypoints: detection.keypoints,
-                    mesh: None,
-                });
-            }
-        } else {
-            // Nothing drawn from faces: forget the track so it does not go
-            // stale while off.
-            self.tracker.reset();
-            self.calibration = None;
-        }
         let t1 = clock();
-        report.ms.faces = t1 - t0;
-
         let background = options.background;
         let needs_mask = background != BackgroundEffect::None
             && !(background == BackgroundEffect::Replace && replacement.is_none());
@@ -338,29 +408,96 @@ impl EffectsPipeline {
         let t3 = clock();
         report.ms.compositing = t3 - t2;
 
-        if let Some(FaceMarks {
-            bbox,
-            keypoints,
-            mesh,
-        }) = &face
-        {
+        if let Some(face) = face {
             report.faces = 1;
             if options.face_boxes {
                 let thickness = (width.min(height) / 160).max(2);
-                composite::draw_box(out, width, height, bbox, BOX_COLOUR, thickness);
+                composite::draw_box(out, width, height, &face.bbox, BOX_COLOUR, thickness);
                 let r = (width.min(height) as f32 / 120.0).max(2.0);
-                for &(x, y) in keypoints {
+                for &(x, y) in &face.keypoints {
                     composite::draw_dot(out, width, height, x, y, r, KEYPOINT_COLOUR);
                 }
             }
-            if let Some(points) = mesh {
-                for p in points.iter() {
+            if options.face_mesh {
+                for p in &face.mesh {
                     composite::draw_dot(out, width, height, p[0], p[1], 1.0, MESH_COLOUR);
                 }
             }
         }
         report.ms.drawing = clock() - t3;
         self.frames += 1;
+        Ok(report)
+    }
+}
+
+/// The effects on frames. See the module docs: a [`FaceStage`] and a
+/// [`BackgroundStage`] on the same frame, one after the other.
+pub struct EffectsPipeline {
+    faces: FaceStage,
+    background: BackgroundStage,
+    options: EffectOptions,
+}
+
+impl std::fmt::Debug for EffectsPipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EffectsPipeline")
+            .field("options", &self.options)
+            .field("background", &self.background)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EffectsPipeline {
+    /// Loads the three models.
+    pub fn load(models: EffectModels<'_>, options: EffectOptions) -> Result<Self, VisionError> {
+        Ok(Self {
+            faces: FaceStage::load(models.detector, models.mesh, &options)?,
+            background: BackgroundStage::load(models.segmenter, models.segmenter_model, &options)?,
+            options,
+        })
+    }
+
+    /// The current options.
+    pub fn options(&self) -> &EffectOptions {
+        &self.options
+    }
+
+    /// Changes the effects from the next frame on.
+    pub fn set_options(&mut self, options: EffectOptions) {
+        self.faces.set_options(&options);
+        self.background.set_options(&options);
+        self.options = options;
+    }
+
+    /// Processes `frame` into `out` (packed RGBA of the frame's size).
+    /// `replacement` is the background for [`BackgroundEffect::Replace`]
+    /// and must have the frame's size; without it the background stays.
+    /// `clock` returns milliseconds.
+    pub fn process(
+        &mut self,
+        frame: &RgbaFrame<'_>,
+        replacement: Option<&RgbaFrame<'_>>,
+        out: &mut [u8],
+        clock: &mut dyn FnMut() -> f64,
+    ) -> Result<FrameReport, VisionError> {
+        let needed = frame.width() as usize * frame.height() as usize * 4;
+        if out.len() < needed {
+            return Err(VisionError::OutputSize {
+                needed,
+                got: out.len(),
+            });
+        }
+        let face = self.faces.run(frame, &self.options, clock)?;
+        let mut report = self.background.render(
+            frame,
+            face.overlay.as_ref(),
+            replacement,
+            out,
+            &self.options,
+            clock,
+        )?;
+        report.detected = face.detected;
+        report.ms.faces = face.ms;
         Ok(report)
     }
 }

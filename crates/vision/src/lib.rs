@@ -39,7 +39,8 @@ pub use peerlens_kernels as kernels;
 
 pub use detector::{FaceDetection, FaceDetector};
 pub use effects::{
-    BackgroundEffect, EffectModels, EffectOptions, EffectsPipeline, FrameReport, StageTimes,
+    BackgroundEffect, BackgroundStage, EffectModels, EffectOptions, EffectsPipeline, FaceOverlay,
+    FaceResult, FaceStage, FrameReport, StageTimes,
 };
 pub use error::VisionError;
 pub use frame::RgbaFrame;
