@@ -58,6 +58,9 @@ export interface EffectsStats {
   output: OutputKind;
   /** The build of the vision module that processes the frames. */
   build: "simd128" | "relaxed-simd";
+  /** Each worker's share: one entry ("all") with one worker; with two,
+   * "background" (segmentation, compositing, the output) and "faces". */
+  workers: { role: "all" | "faces" | "background"; frames: number; ms: number }[];
 }
 
 /** "videoTrackGenerator" (the standard one, in the worker),
@@ -86,6 +89,10 @@ export interface EffectsOptions {
    * captured canvas the worker draws on) or "bitmaps" (a captured canvas
    * showing the worker's frames, sent back as ImageBitmaps). */
   workerOutput?: "generator" | "transferred" | "bitmaps";
+  /** 1 or 2 workers: with 2, face tracking runs in a second worker, in
+   * parallel with segmentation. Default: 2 where
+   * navigator.hardwareConcurrency is at least 2. */
+  workers?: 1 | 2;
   settings?: EffectSettings;
   statsIntervalMs?: number;
   onProgress?: (progress: { loaded: number; total?: number }) => void;
@@ -182,6 +189,7 @@ impl JsEffects {
                     "mode",
                     "frameSource",
                     "workerOutput",
+                    "workers",
                     "statsIntervalMs",
                 ],
             );
@@ -283,6 +291,12 @@ impl JsEffects {
             Thread::Worker => "worker".into(),
             Thread::Main => "main".into(),
         }
+    }
+
+    /// 2 when face tracking runs in a worker of its own, else 1.
+    #[wasm_bindgen(getter)]
+    pub fn workers(&self) -> u32 {
+        self.inner.workers()
     }
 
     /// How frames come in and become the output track since the last

@@ -66,7 +66,8 @@ use web_sys::{
 pub use peerlens_core::{
     BackgroundSetting, EffectSettings, EffectsConfig, EffectsError, EffectsStats, FramePath,
     FrameSource, Mode, ModelUrls, OutputKind, Progress, Segmenter, SourceKind, StageMs, Thread,
-    VisionBuild, WorkerOutput, MAX_BLUR_RADIUS, MAX_FEATHER_RADIUS, MAX_MASK_SMOOTHING,
+    VisionBuild, WorkerFrames, WorkerOutput, WorkerRole, MAX_BLUR_RADIUS, MAX_FEATHER_RADIUS,
+    MAX_MASK_SMOOTHING,
 };
 pub use vision::{configure_vision, probed_build, VisionOptions};
 
@@ -142,6 +143,8 @@ enum Endpoint {
     /// The effects worker.
     Worker {
         worker: Worker,
+        /// The face worker, in two-worker mode.
+        faces: Option<Worker>,
         _on_message: Closure<dyn FnMut(MessageEvent)>,
         _on_error: Closure<dyn FnMut(web_sys::Event)>,
     },
@@ -265,6 +268,8 @@ struct Inner {
     video_track_generator: Cell<bool>,
     /// Waiting for the worker's generator track.
     output_reply: RefCell<Option<OutputReply>>,
+    /// Workers processing the frames (2 once a face worker started).
+    workers: Cell<u32>,
 }
 
 /// Live effects on camera streams. See the module docs.
@@ -302,6 +307,35 @@ fn resolve(url: &str) -> String {
     }
 }
 
+/// Starts a face worker: the same bootstrap, told to wait for the
+/// compiled module on a port. Returns the worker and the port's other end,
+/// for the effects worker.
+fn start_face_worker(build: VisionBuild) -> Result<(Worker, web_sys::MessagePort), JsValue> {
+    let worker = vision::start_worker()?;
+    let channel = web_sys::MessageChannel::new()?;
+    let boot = js_sys::Object::new();
+    js_sys::Reflect::set(&boot, &"build".into(), &build.as_str().into())?;
+    js_sys::Reflect::set(&boot, &"port".into(), &channel.port2())?;
+    if let Err(e) = worker.post_message_with_transfer(&boot, &Array::of1(&channel.port2())) {
+        worker.terminate();
+        return Err(e);
+    }
+    Ok((worker, channel.port1()))
+}
+
+/// The number of workers to use when the config leaves it open: two
+/// where the machine has two cores or more.
+fn default_workers() -> u32 {
+    let cores = web_sys::window()
+        .map(|w| w.navigator().hardware_concurrency())
+        .unwrap_or(1.0);
+    if cores >= 2.0 {
+        2
+    } else {
+        1
+    }
+}
+
 /// Why a worker cannot be used here, if it cannot.
 fn worker_unavailable() -> Option<String> {
     for feature in ["Worker", "OffscreenCanvas"] {
@@ -320,6 +354,13 @@ impl Effects {
         config: EffectsConfig,
     ) -> Result<(Self, UnboundedReceiver<EffectsEvent>), EffectsError> {
         config.settings.check()?;
+        if let Some(n) = config.workers {
+            if !(1..=2).contains(&n) {
+                return Err(EffectsError::Options(format!(
+                    "workers must be 1 or 2, not {n}"
+                )));
+            }
+        }
         let (events_tx, events) = mpsc::unbounded();
         let urls = match &config.models {
             Some(urls) => ModelUrls {
@@ -352,6 +393,7 @@ impl Effects {
             present_ms: Cell::new((0.0, 0)),
             video_track_generator: Cell::new(false),
             output_reply: RefCell::new(None),
+            workers: Cell::new(1),
         });
         let effects = Self { inner };
         let build = match vision::chosen_build() {
@@ -413,6 +455,15 @@ impl Effects {
         self.inner.applied.borrow().as_ref().and_then(|a| a.path)
     }
 
+    /// How many workers process the frames: 2 when face tracking runs in
+    /// a worker of its own, else 1 (the main thread counts as one).
+    pub fn workers(&self) -> u32 {
+        match self.thread() {
+            Thread::Worker => self.inner.workers.get(),
+            Thread::Main => 1,
+        }
+    }
+
     /// The build of the vision module that runs, once it runs, with the
     /// reason it is not the one asked for when it is not (the relaxed-SIMD
     /// build did not compile).
@@ -455,11 +506,34 @@ impl Effects {
                 crate::JsErrorInfo::from_js(&e)
             )
         })?;
+        let faces = match self.inner.worker_count() {
+            2 => match start_face_worker(build) {
+                Ok((faces, port)) => Some((faces, port)),
+                Err(e) => {
+                    self.inner
+                        .emit(EffectsEvent::Error(EffectsError::Worker(format!(
+                            "cannot start the face worker, so one worker does everything: {}",
+                            crate::JsErrorInfo::from_js(&e)
+                        ))));
+                    None
+                }
+            },
+            _ => None,
+        };
+        let (faces, port) = faces.unzip();
         *self.inner.backend.borrow_mut() = Backend::waiting(Endpoint::Worker {
             worker,
+            faces,
             _on_message: on_message,
             _on_error: on_error,
         });
+        if let Some(port) = port {
+            // Before the models load: the effects worker loads the face
+            // models in the face worker.
+            self.inner
+                .post(&ToWorker::Helper, &[("port", &port)], &[&port]);
+            self.inner.workers.set(2);
+        }
         self.inner.post_setup();
         let weak = Rc::downgrade(&self.inner);
         spawn_local(async move {
@@ -700,6 +774,11 @@ fn hidden_video(
 }
 
 impl Inner {
+    /// The workers the config asks for (worker mode only).
+    fn worker_count(&self) -> u32 {
+        self.config.workers.unwrap_or_else(default_workers)
+    }
+
     /// The message that sets up a frame path for a camera of `geometry`
     /// (width, height, fps).
     fn start_message(
@@ -1046,12 +1125,16 @@ impl Inner {
             return;
         }
         if let Backend::Host {
-            endpoint: Endpoint::Worker { worker, .. },
+            endpoint: Endpoint::Worker { worker, faces, .. },
             ..
         } = &*self.backend.borrow()
         {
             worker.terminate();
+            if let Some(faces) = faces {
+                faces.terminate();
+            }
         }
+        self.workers.set(1);
         self.to_main(Some(reason));
     }
 
@@ -1322,10 +1405,13 @@ impl Inner {
         self.detach();
         match std::mem::replace(&mut *self.backend.borrow_mut(), Backend::Stopped) {
             Backend::Host { endpoint, .. } => match endpoint {
-                Endpoint::Worker { worker, .. } => {
+                Endpoint::Worker { worker, faces, .. } => {
                     worker.set_onmessage(None);
                     worker.set_onerror(None);
                     worker.terminate();
+                    if let Some(faces) = faces {
+                        faces.terminate();
+                    }
                 }
                 Endpoint::Page { host, .. } => {
                     // `free()` ends the host's frame path and its models.

@@ -37,7 +37,8 @@ export async function usage(video: HTMLVideoElement): Promise<void> {
     modelBase: "/models",
     settings: { faceBoxes: true, background: { kind: "blur", radius: 10 } },
     onProgress: ({ loaded, total }) => console.log(loaded, total ?? 0),
-    onStats: (stats: EffectsStats) => console.log(stats.fpsOut.toFixed(1), stats.ms.total),
+    onStats: (stats: EffectsStats) =>
+      console.log(stats.fpsOut.toFixed(1), stats.ms.total, stats.workers.map((w) => w.role)),
     onError: (error: Error) => console.log(error.name),
   });
   // @ts-expect-error the background kind is a closed set
@@ -52,7 +53,11 @@ export async function usage(video: HTMLVideoElement): Promise<void> {
   // @ts-expect-error the output kinds are a closed set
   const wrong: OutputKind = "webgl";
   console.log(wrong);
-  await Effects.load({ workerOutput: "generator" });
+  await Effects.load({ workerOutput: "generator", workers: 2 });
+  // @ts-expect-error one or two workers
+  await Effects.load({ workers: 3 });
+  const workers: number = effects.workers;
+  console.log(workers);
 
   const probed: string | undefined = probeVisionBuild();
   configureVision({ build: "simd128" });

@@ -24,7 +24,9 @@ pub use settings::{
     BackgroundSetting, EffectSettings, EffectsConfig, FrameSource, Mode, Segmenter, WorkerOutput,
     MAX_BLUR_RADIUS, MAX_FEATHER_RADIUS, MAX_MASK_SMOOTHING,
 };
-pub use stats::{EffectsStats, FramePath, OutputKind, SourceKind, StageMs, Thread};
+pub use stats::{
+    EffectsStats, FramePath, OutputKind, SourceKind, StageMs, Thread, WorkerFrames, WorkerRole,
+};
 
 use serde::{Deserialize, Serialize};
 

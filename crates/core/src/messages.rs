@@ -67,6 +67,10 @@ pub enum ToWorker {
         /// Whether the envelope carries a new background `image`.
         has_image: bool,
     },
+    /// The envelope's `port` is a `MessagePort` to the face worker, which
+    /// is waiting for this module, compiled, to be posted on it: face
+    /// tracking runs there from now on (two-worker mode).
+    Helper,
     /// End the frame path.
     Stop,
 }

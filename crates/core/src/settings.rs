@@ -203,6 +203,12 @@ pub struct EffectsConfig {
     pub settings: EffectSettings,
     /// How often stats events come, in milliseconds.
     pub stats_interval_ms: u32,
+    /// How many workers process the frames: 1 (face tracking and the
+    /// background in one), or 2 (face tracking in a second worker, in
+    /// parallel with segmentation and compositing). `None`: 2 where
+    /// `navigator.hardwareConcurrency` is at least 2. Only in worker
+    /// mode; the main thread is always one.
+    pub workers: Option<u32>,
 }
 
 impl Default for EffectsConfig {
@@ -216,6 +222,7 @@ impl Default for EffectsConfig {
             worker_output: WorkerOutput::default(),
             settings: EffectSettings::default(),
             stats_interval_ms: 1000,
+            workers: None,
         }
     }
 }

@@ -83,6 +83,33 @@ pub struct FramePath {
     pub output: OutputKind,
 }
 
+/// What a worker does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WorkerRole {
+    /// Everything: face tracking, segmentation and compositing (one
+    /// worker, or the main thread).
+    #[default]
+    All,
+    /// Face detection and landmarks (the second worker).
+    Faces,
+    /// Segmentation, compositing and drawing (the worker that writes the
+    /// output).
+    Background,
+}
+
+/// One worker's share of the frames.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerFrames {
+    /// What it does.
+    pub role: WorkerRole,
+    /// Frames it worked on since `apply`.
+    pub frames: u64,
+    /// Its milliseconds per frame over the interval.
+    pub ms: f64,
+}
+
 /// A stats event: rates over the last interval, totals since `apply`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -117,4 +144,7 @@ pub struct EffectsStats {
     pub output: OutputKind,
     /// The build of the vision module that processes them.
     pub build: crate::VisionBuild,
+    /// Each worker's frames: one entry with one worker, two with two.
+    #[serde(default)]
+    pub workers: Vec<WorkerFrames>,
 }

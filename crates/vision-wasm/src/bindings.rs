@@ -174,3 +174,23 @@ pub(crate) fn now() -> f64 {
     }
     PERFORMANCE.with(|p| p.as_ref().map_or_else(js_sys::Date::now, |p| p.now()))
 }
+
+/// Resolves after `ms` milliseconds (`setTimeout`, on the page or in a
+/// worker).
+pub(crate) fn sleep_ms(ms: u32) -> wasm_bindgen_futures::JsFuture {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let global = js_sys::global();
+        let set_timeout = Reflect::get(&global, &"setTimeout".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        match set_timeout {
+            Some(set_timeout) => {
+                let _ = set_timeout.call2(&global, &resolve, &ms.into());
+            }
+            None => {
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+            }
+        }
+    });
+    wasm_bindgen_futures::JsFuture::from(promise)
+}

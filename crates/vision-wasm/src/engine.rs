@@ -13,14 +13,18 @@ use std::{
     rc::Rc,
 };
 
-use peerlens_vision::{EffectOptions, EffectsPipeline, RgbaFrame};
+use futures::channel::oneshot;
+use peerlens_vision::{
+    draw_face, BackgroundStage, EffectOptions, FaceResult, FaceStage, FrameReport, RgbaFrame,
+};
 use wasm_bindgen::{Clamped, JsCast, JsValue};
 use web_sys::ImageData;
 
 use crate::{
     bindings::{now, scratch_canvas, AnyCanvas, Ctx2d, FrameWritable, FrameWriter, VideoFrame},
+    faces::FaceLink,
     BackgroundSetting, EffectSettings, EffectsError, EffectsStats, OutputKind, SourceKind, StageMs,
-    Thread,
+    Thread, WorkerFrames, WorkerRole,
 };
 
 /// Where a drawn frame goes, besides the output canvas.
@@ -109,6 +113,56 @@ impl Drop for GeneratorSink {
     }
 }
 
+/// A frame between [`Engine::begin`] and [`Engine::finish`].
+struct Drawing {
+    t0: f64,
+    timestamp: f64,
+    /// The face worker's marks for this frame, when it was sent there.
+    faces: Option<oneshot::Receiver<FaceResult>>,
+    result: Result<Option<Rendered>, EffectsError>,
+    /// Milliseconds spent waiting for the face worker.
+    waited: f64,
+}
+
+/// A frame rendered into the engine's output pixels, not yet written out.
+struct Rendered {
+    width: u32,
+    height: u32,
+    t0: f64,
+    t1: f64,
+    ms: peerlens_vision::StageTimes,
+}
+
+/// Draws one camera image (already counted by [`Engine::arrived`]),
+/// stamped `timestamp_us` (the input frame's, when it has one). In
+/// two-worker mode this waits for the face worker's marks of the same
+/// frame, segmenting meanwhile. The caller closes the image. An error
+/// means the frame went out unprocessed; it is returned once per distinct
+/// cause.
+pub(crate) async fn draw(
+    engine: &Rc<RefCell<Engine>>,
+    image: &JsValue,
+    width: u32,
+    height: u32,
+    timestamp_us: Option<f64>,
+) -> Result<(), EffectsError> {
+    let (mut drawing, link, interval_ms) = {
+        let mut e = engine.borrow_mut();
+        let drawing = e.begin(image, width, height, timestamp_us);
+        (drawing, e.link.clone(), e.frame_interval_us / 1000.0)
+    };
+    let face = match (drawing.faces.take(), link) {
+        (Some(marks), Some(link)) => {
+            let t = now();
+            let face = link.wait(marks, interval_ms).await;
+            drawing.waited = now() - t;
+            face
+        }
+        _ => None,
+    };
+    engine.borrow_mut().finish(image, drawing, face)
+}
+
 /// Sums over one stats interval.
 #[derive(Default)]
 struct Window {
@@ -129,7 +183,13 @@ struct Replacement {
 
 /// See the module docs.
 pub(crate) struct Engine {
-    pipeline: Option<EffectsPipeline>,
+    /// Face tracking here (one-worker mode).
+    faces: Option<FaceStage>,
+    /// Face tracking in the face worker (two-worker mode).
+    link: Option<Rc<FaceLink>>,
+    /// Segmentation, compositing and drawing.
+    background: Option<BackgroundStage>,
+    options: EffectOptions,
     settings: EffectSettings,
     replacement: Option<Replacement>,
     output: AnyCanvas,
@@ -177,7 +237,10 @@ impl Engine {
             .context_2d(false)
             .map_err(|e| EffectsError::browser("getting the output canvas's 2D context", &e))?;
         Ok(Self {
-            pipeline: None,
+            faces: None,
+            link: None,
+            background: None,
+            options: EffectOptions::default(),
             settings: EffectSettings::default(),
             replacement: None,
             output,
@@ -210,7 +273,15 @@ impl Engine {
     /// Whether the next frame's pixels will be read (some effect is on and
     /// the models are loaded); else frames are drawn as they are.
     pub(crate) fn wants_pixels(&self) -> bool {
-        self.pipeline.is_some() && self.settings.any()
+        self.active()
+    }
+
+    /// Whether some effect is on and its models are loaded.
+    fn active(&self) -> bool {
+        let s = &self.settings;
+        let faces = self.faces.is_some() || self.link.as_ref().is_some_and(|l| l.loaded());
+        ((s.face_boxes || s.face_mesh) && faces)
+            || (s.background != BackgroundSetting::None && self.background.is_some())
     }
 
     /// The buffer for `VideoFrame.copyTo`, of `len` bytes.
@@ -239,22 +310,52 @@ impl Engine {
         self.output_kind = kind;
     }
 
-    /// Hands over the loaded models; effects start with the next frame.
-    pub(crate) fn set_pipeline(&mut self, mut pipeline: EffectsPipeline, options: EffectOptions) {
-        pipeline.set_options(options);
-        self.pipeline = Some(pipeline);
+    /// Hands over the loaded models (either may be missing: it did not
+    /// load, or faces run in the face worker); effects start with the
+    /// next frame.
+    pub(crate) fn set_models(&mut self, models: Models) {
+        let Models {
+            mut faces,
+            mut background,
+        } = models;
+        if let Some(stage) = faces.as_mut() {
+            stage.set_options(&self.options);
+        }
+        if let Some(stage) = background.as_mut() {
+            stage.set_options(&self.options);
+        }
+        if faces.is_some() {
+            self.faces = faces;
+        }
+        if background.is_some() {
+            self.background = background;
+        }
+    }
+
+    /// Tracks faces in the face worker from now on.
+    pub(crate) fn set_link(&mut self, link: Option<Rc<FaceLink>>) {
+        self.link = link;
     }
 
     /// Takes the models back, when the frame path ends.
-    pub(crate) fn take_pipeline(&mut self) -> Option<EffectsPipeline> {
-        self.pipeline.take()
+    pub(crate) fn take_models(&mut self) -> Models {
+        Models {
+            faces: self.faces.take(),
+            background: self.background.take(),
+        }
     }
 
     /// Changes the effects from the next frame on. `image` replaces the
     /// background image when given.
     pub(crate) fn set_settings(&mut self, settings: EffectSettings, image: Option<JsValue>) {
-        if let (Some(pipeline), Ok(options)) = (self.pipeline.as_mut(), crate::options(&settings)) {
-            pipeline.set_options(options);
+        if let Ok(options) = crate::options(&settings) {
+            if let Some(stage) = self.faces.as_mut() {
+                stage.set_options(&options);
+            }
+            if let Some(stage) = self.background.as_mut() {
+                stage.set_options(&options);
+            }
+            self.options = options;
         }
         self.settings = settings;
         if let Some(image) = image {
@@ -331,19 +432,160 @@ impl Engine {
         Ok(())
     }
 
-    /// Draws one camera image (already counted by [`Engine::arrived`]),
-    /// stamped `timestamp_us` (the input frame's, when it has one). The
-    /// caller closes it. An error means the frame went out unprocessed; it
-    /// is returned once per distinct cause.
-    pub(crate) fn draw(
+    /// Starts drawing one camera image (already counted by
+    /// [`Engine::arrived`]), stamped `timestamp_us` (the input frame's,
+    /// when it has one): reads its pixels, sends them to the face worker
+    /// when there is one, and renders the background. [`draw`] finishes
+    /// it. The caller closes the image after that.
+    fn begin(
         &mut self,
         image: &JsValue,
         width: u32,
         height: u32,
         timestamp_us: Option<f64>,
-    ) -> Result<(), EffectsError> {
+    ) -> Drawing {
         let t0 = now();
-        let mut result = self.draw_inner(image, width, height, t0);
+        let timestamp = timestamp_us.unwrap_or(t0 * 1000.0);
+        let mut drawing = Drawing {
+            t0,
+            timestamp,
+            faces: None,
+            result: Ok(None),
+            waited: 0.0,
+        };
+        drawing.result = self.render(image, width, height, t0, timestamp, &mut drawing.faces);
+        drawing
+    }
+
+    /// The processing half of [`Engine::begin`]: `Ok(None)` when the frame
+    /// was drawn as it is.
+    fn render(
+        &mut self,
+        image: &JsValue,
+        width: u32,
+        height: u32,
+        t0: f64,
+        timestamp: f64,
+        faces: &mut Option<oneshot::Receiver<FaceResult>>,
+    ) -> Result<Option<Rendered>, EffectsError> {
+        if width == 0 || height == 0 {
+            return Ok(None);
+        }
+        self.resize(width, height)?;
+        if !self.active() {
+            self.out_ctx
+                .draw_image(image, 0.0, 0.0)
+                .map_err(|e| EffectsError::browser("drawing a frame", &e))?;
+            return Ok(None);
+        }
+        let copied = self.copied.take();
+        let (t0, t1) = match (copied, &self.copy_buffer) {
+            (Some(ms), Some(buffer)) if buffer.length() as usize == self.rgba.len() => {
+                buffer.copy_to(&mut self.rgba);
+                (t0 - ms, now())
+            }
+            _ => {
+                let Some((_, input)) = &self.input else {
+                    return Ok(None);
+                };
+                input
+                    .draw_image(image, 0.0, 0.0)
+                    .map_err(|e| EffectsError::browser("drawing a frame", &e))?;
+                let data = input
+                    .get_image_data(0.0, 0.0, f64::from(width), f64::from(height))
+                    .map_err(|e| EffectsError::browser("reading a frame's pixels", &e))?;
+                let pixels: js_sys::Uint8ClampedArray = js_sys::Reflect::get(&data, &"data".into())
+                    .map_err(|e| EffectsError::browser("reading a frame's pixels", &e))?
+                    .unchecked_into();
+                pixels.copy_to(&mut self.rgba);
+                (t0, now())
+            }
+        };
+
+        let wants_image = self.settings.background == BackgroundSetting::Replace;
+        if wants_image {
+            self.scale_replacement(width, height)?;
+        }
+        let frame = RgbaFrame::new(&self.rgba, width, height, width as usize * 4)
+            .map_err(|e| EffectsError::Frame(e.to_string()))?;
+        let replacement = match (&self.replacement, wants_image) {
+            (Some(r), true) if r.size == (width, height) => Some(
+                RgbaFrame::new(&r.pixels, width, height, width as usize * 4)
+                    .map_err(|e| EffectsError::Frame(e.to_string()))?,
+            ),
+            _ => None,
+        };
+        let options = &self.options;
+        let wants_faces = options.face_boxes || options.face_mesh;
+        // The face worker starts on this frame before the background is
+        // segmented here, so the two run at the same time.
+        let mut local = None;
+        match (&self.link, self.faces.as_mut()) {
+            (Some(link), _) if wants_faces && link.loaded() => {
+                *faces = Some(link.track(timestamp, &self.rgba, width, height, options));
+            }
+            (_, Some(stage)) => {
+                local = Some(
+                    stage
+                        .run(&frame, options, &mut now)
+                        .map_err(|e| EffectsError::Frame(e.to_string()))?,
+                );
+            }
+            _ => {}
+        }
+        let overlay = local.as_ref().and_then(|f| f.overlay.as_ref());
+        let mut report = match self.background.as_mut() {
+            Some(stage) => stage
+                .render(
+                    &frame,
+                    overlay,
+                    replacement.as_ref(),
+                    &mut self.out,
+                    options,
+                    &mut now,
+                )
+                .map_err(|e| EffectsError::Frame(e.to_string()))?,
+            None => {
+                frame.copy_packed(&mut self.out);
+                if let Some(overlay) = overlay {
+                    draw_face(&mut self.out, width, height, overlay, options);
+                }
+                FrameReport::default()
+            }
+        };
+        if let Some(local) = &local {
+            report.ms.faces = local.ms;
+        }
+        Ok(Some(Rendered {
+            width,
+            height,
+            t0,
+            t1,
+            ms: report.ms,
+        }))
+    }
+
+    /// Finishes a frame [`Engine::begin`] started, with the marks the face
+    /// worker found on it when there is one: draws them, writes the frame
+    /// out and delivers it. An error means the frame went out
+    /// unprocessed; it is returned once per distinct cause.
+    fn finish(
+        &mut self,
+        image: &JsValue,
+        drawing: Drawing,
+        face: Option<FaceResult>,
+    ) -> Result<(), EffectsError> {
+        let Drawing {
+            t0,
+            timestamp,
+            result,
+            waited,
+            ..
+        } = drawing;
+        let mut result = result.and_then(|rendered| match rendered {
+            Some(rendered) => self.upload(rendered, face, waited),
+            None => Ok(()),
+        });
         if result.is_err() {
             // Never lose the frame: draw it as it came.
             let _ = self.out_ctx.draw_image(image, 0.0, 0.0);
@@ -360,9 +602,7 @@ impl Engine {
                     true
                 })
                 .map_err(|e| EffectsError::browser("handing a frame to the page", &e)),
-            Delivery::Generator(sink) => {
-                sink.write(&self.output, timestamp_us.unwrap_or_else(|| now() * 1000.0))
-            }
+            Delivery::Generator(sink) => sink.write(&self.output, timestamp),
         };
         let reached = match delivered {
             Ok(reached) => reached,
@@ -396,67 +636,29 @@ impl Engine {
         }
     }
 
-    fn draw_inner(
+    /// Draws the face worker's marks on the rendered pixels and writes
+    /// them to the output canvas.
+    fn upload(
         &mut self,
-        image: &JsValue,
-        width: u32,
-        height: u32,
-        t0: f64,
+        rendered: Rendered,
+        face: Option<FaceResult>,
+        waited: f64,
     ) -> Result<(), EffectsError> {
-        if width == 0 || height == 0 {
-            return Ok(());
-        }
-        self.resize(width, height)?;
-        let active = self.pipeline.is_some() && self.settings.any();
-        if !active {
-            return self
-                .out_ctx
-                .draw_image(image, 0.0, 0.0)
-                .map_err(|e| EffectsError::browser("drawing a frame", &e));
-        }
-        let copied = self.copied.take();
-        let (t0, t1) = match (copied, &self.copy_buffer) {
-            (Some(ms), Some(buffer)) if buffer.length() as usize == self.rgba.len() => {
-                buffer.copy_to(&mut self.rgba);
-                (t0 - ms, now())
+        let Rendered {
+            width,
+            height,
+            t0,
+            t1,
+            mut ms,
+        } = rendered;
+        if let Some(face) = face {
+            let t = now();
+            if let Some(overlay) = &face.overlay {
+                draw_face(&mut self.out, width, height, overlay, &self.options);
             }
-            _ => {
-                let Some((_, input)) = &self.input else {
-                    return Ok(());
-                };
-                input
-                    .draw_image(image, 0.0, 0.0)
-                    .map_err(|e| EffectsError::browser("drawing a frame", &e))?;
-                let data = input
-                    .get_image_data(0.0, 0.0, f64::from(width), f64::from(height))
-                    .map_err(|e| EffectsError::browser("reading a frame's pixels", &e))?;
-                let pixels: js_sys::Uint8ClampedArray = js_sys::Reflect::get(&data, &"data".into())
-                    .map_err(|e| EffectsError::browser("reading a frame's pixels", &e))?
-                    .unchecked_into();
-                pixels.copy_to(&mut self.rgba);
-                (t0, now())
-            }
-        };
-
-        let wants_image = self.settings.background == BackgroundSetting::Replace;
-        if wants_image {
-            self.scale_replacement(width, height)?;
+            ms.drawing += now() - t;
+            ms.faces = face.ms;
         }
-        let frame = RgbaFrame::new(&self.rgba, width, height, width as usize * 4)
-            .map_err(|e| EffectsError::Frame(e.to_string()))?;
-        let replacement = match (&self.replacement, wants_image) {
-            (Some(r), true) if r.size == (width, height) => Some(
-                RgbaFrame::new(&r.pixels, width, height, width as usize * 4)
-                    .map_err(|e| EffectsError::Frame(e.to_string()))?,
-            ),
-            _ => None,
-        };
-        let Some(pipeline) = self.pipeline.as_mut() else {
-            return Ok(());
-        };
-        let report = pipeline
-            .process(&frame, replacement.as_ref(), &mut self.out, &mut now)
-            .map_err(|e| EffectsError::Frame(e.to_string()))?;
         let t2 = now();
         // The ImageData is a view of wasm memory, used at once.
         let image_data =
@@ -471,12 +673,13 @@ impl Engine {
         let w = &mut self.window;
         w.processed += 1;
         w.ms.preprocess += t1 - t0;
-        w.ms.faces += report.ms.faces;
-        w.ms.segmentation += report.ms.segmentation;
-        w.ms.compositing += report.ms.compositing;
-        w.ms.drawing += report.ms.drawing;
+        w.ms.faces += ms.faces;
+        w.ms.segmentation += ms.segmentation;
+        w.ms.compositing += ms.compositing;
+        w.ms.drawing += ms.drawing;
         w.ms.upload += t3 - t2;
-        w.ms.total += t3 - t0;
+        // The worker's own time: not the wait for the face worker.
+        w.ms.total += t3 - t0 - waited;
         self.last_error = None;
         Ok(())
     }
@@ -569,13 +772,50 @@ impl Engine {
             wasm_bytes: wasm_bytes(),
             live_refs: wasm_bindgen::externref_heap_live_count(),
             open_frames: self.open_frames,
-            active: self.pipeline.is_some() && self.settings.any(),
+            active: self.active(),
+            workers: self.worker_frames(per(w.ms.total, n)),
             thread: self.thread,
             source: self.source,
             output: self.output_kind,
             build: crate::BUILD,
         })
     }
+}
+
+impl Engine {
+    /// Each worker's frames: this one's, and the face worker's when there
+    /// is one.
+    fn worker_frames(&self, ms: f64) -> Vec<WorkerFrames> {
+        match &self.link {
+            None => vec![WorkerFrames {
+                role: WorkerRole::All,
+                frames: self.processed,
+                ms,
+            }],
+            Some(link) => {
+                let (frames, face_ms) = link.take_window();
+                vec![
+                    WorkerFrames {
+                        role: WorkerRole::Background,
+                        frames: self.processed,
+                        ms,
+                    },
+                    WorkerFrames {
+                        role: WorkerRole::Faces,
+                        frames,
+                        ms: face_ms,
+                    },
+                ]
+            }
+        }
+    }
+}
+
+/// The loaded models, wherever they are not yet in use.
+#[derive(Default)]
+pub(crate) struct Models {
+    pub(crate) faces: Option<FaceStage>,
+    pub(crate) background: Option<BackgroundStage>,
 }
 
 /// The size of this instance's wasm memory.

@@ -23,6 +23,7 @@ use crate::{
         global_has, AnyCanvas, FrameWritable, MediaStreamTrackProcessor, VideoTrackGenerator,
     },
     engine::{Delivery, Engine, GeneratorSink},
+    faces::FaceLink,
     runner::{Runner, StartSpec},
     source::{Report, Sink},
     EffectsError, OutputKind, Thread, VisionBuild,
@@ -79,13 +80,15 @@ impl Outlet {
 /// One host's state: the models, the settings and the frame path.
 struct Host {
     outlet: Outlet,
+    /// This module, compiled, for a face worker (in a worker only).
+    module: Option<JsValue>,
     runner: Rc<RefCell<Runner>>,
     engine: RefCell<Option<Rc<RefCell<Engine>>>>,
     sink: Sink,
 }
 
 impl Host {
-    fn new(outlet: Outlet) -> Rc<Self> {
+    fn new(outlet: Outlet, module: Option<JsValue>) -> Rc<Self> {
         let sink: Sink = {
             let outlet = outlet.clone();
             Rc::new(move |report| {
@@ -98,6 +101,7 @@ impl Host {
         };
         Rc::new(Self {
             outlet,
+            module,
             runner: Rc::default(),
             engine: RefCell::new(None),
             sink,
@@ -124,10 +128,9 @@ impl Host {
                 let host = self.clone();
                 wasm_bindgen_futures::spawn_local(async move {
                     let progress = host.clone();
-                    let result = Runner::load(&host.runner, &urls, segmenter, &mut |p| {
-                        progress.send(&FromWorker::Progress(p))
-                    })
-                    .await;
+                    let on_progress: Rc<dyn Fn(crate::Progress)> =
+                        Rc::new(move |p| progress.send(&FromWorker::Progress(p)));
+                    let result = Runner::load(&host.runner, &urls, segmenter, on_progress).await;
                     host.send(&match result {
                         Ok(ms) => FromWorker::Loaded { ms },
                         Err(e) => FromWorker::LoadFailed(e),
@@ -141,32 +144,38 @@ impl Host {
                 main_ms,
             } => {
                 let engine = self.engine.borrow().clone();
-                if let Some(image) = object_of(data, "bitmap") {
-                    let size = match (
-                        image.dyn_ref::<ImageBitmap>(),
-                        image.dyn_ref::<HtmlVideoElement>(),
-                    ) {
-                        (Some(bitmap), _) => Some((bitmap.width(), bitmap.height())),
-                        (None, Some(video)) => Some((video.video_width(), video.video_height())),
-                        (None, None) => None,
-                    };
-                    if let (Some(engine), Some((width, height))) = (engine, size) {
-                        {
-                            let mut e = engine.borrow_mut();
-                            e.page_counts(arrived, dropped, main_ms);
-                            e.opened();
+                let image = object_of(data, "bitmap");
+                let host = self.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Some(image) = image {
+                        let size = match (
+                            image.dyn_ref::<ImageBitmap>(),
+                            image.dyn_ref::<HtmlVideoElement>(),
+                        ) {
+                            (Some(bitmap), _) => Some((bitmap.width(), bitmap.height())),
+                            (None, Some(video)) => {
+                                Some((video.video_width(), video.video_height()))
+                            }
+                            (None, None) => None,
+                        };
+                        if let (Some(engine), Some((width, height))) = (engine, size) {
+                            {
+                                let mut e = engine.borrow_mut();
+                                e.page_counts(arrived, dropped, main_ms);
+                                e.opened();
+                            }
+                            Runner::draw(&engine, &image, width, height, None, &host.sink).await;
+                            engine.borrow_mut().closed();
                         }
-                        Runner::draw(&engine, &image, width, height, None, &self.sink);
-                        engine.borrow_mut().closed();
+                        // A bitmap is ours to close; the page's video is not.
+                        if let Some(bitmap) = image.dyn_ref::<ImageBitmap>() {
+                            bitmap.close();
+                        }
                     }
-                    // A bitmap is ours to close; the page's video is not.
-                    if let Some(bitmap) = image.dyn_ref::<ImageBitmap>() {
-                        bitmap.close();
+                    if matches!(host.outlet, Outlet::Worker(_)) {
+                        host.send(&FromWorker::FrameDone);
                     }
-                }
-                if matches!(self.outlet, Outlet::Worker(_)) {
-                    self.send(&FromWorker::FrameDone);
-                }
+                });
             }
             ToWorker::Settings {
                 settings,
@@ -179,6 +188,20 @@ impl Host {
                 };
                 self.runner.borrow_mut().set_settings(settings, image);
             }
+            ToWorker::Helper => match (object_of(data, "port"), &self.module) {
+                (Some(port), Some(module)) => {
+                    let outlet = self.outlet.clone();
+                    let on_error: crate::faces::ErrorSink =
+                        Rc::new(move |e| outlet.send(&FromWorker::Error(e), None));
+                    let link = FaceLink::new(port.unchecked_into(), module, on_error);
+                    self.runner.borrow_mut().set_link(link);
+                }
+                _ => self.send(&FromWorker::Error(EffectsError::Worker(
+                    "two workers were asked for, but this one has no port or no compiled \
+                     module to share; faces are tracked here"
+                        .into(),
+                ))),
+            },
             ToWorker::Stop => self.stop(),
         }
     }
@@ -300,12 +323,16 @@ thread_local! {
 
 /// The worker's entry point, called by `worker.js` once this module is
 /// instantiated; `fallback` says why this build runs when the page asked
-/// for another. Not for apps.
+/// for another, and `module` is the compiled module, for a face worker.
+/// Not for apps.
 #[doc(hidden)]
 #[wasm_bindgen]
-pub fn __peerlens_effects_worker(fallback: Option<String>) -> Result<(), JsValue> {
+pub fn __peerlens_effects_worker(
+    fallback: Option<String>,
+    module: Option<js_sys::WebAssembly::Module>,
+) -> Result<(), JsValue> {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().dyn_into()?;
-    let host = Host::new(Outlet::Worker(scope.clone()));
+    let host = Host::new(Outlet::Worker(scope.clone()), module.map(JsValue::from));
     let receiver = host.clone();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         receiver.receive(&event.data());
@@ -331,7 +358,7 @@ impl EffectsHost {
     /// page asked for another).
     #[wasm_bindgen(constructor)]
     pub fn new(reply: Function, fallback: Option<String>) -> EffectsHost {
-        let host = Host::new(Outlet::Page(reply));
+        let host = Host::new(Outlet::Page(reply), None);
         host.send(&ready(fallback, false));
         EffectsHost { host }
     }

@@ -20,17 +20,19 @@
 
 mod bindings;
 mod engine;
+mod faces;
 mod host;
 mod load;
 mod raw;
 mod runner;
 mod source;
 
-pub use load::{fetch_bytes, load_pipeline};
+pub use load::{fetch_bytes, load_background, load_faces};
 pub use peerlens_core::VisionBuild;
 pub(crate) use peerlens_core::{
     js_error, BackgroundSetting, EffectSettings, EffectsError, EffectsStats, JsErrorInfo,
-    ModelUrls, OutputKind, Progress, Segmenter, SourceKind, StageMs, Thread,
+    ModelUrls, OutputKind, Progress, Segmenter, SourceKind, StageMs, Thread, WorkerFrames,
+    WorkerRole,
 };
 use peerlens_vision::{BackgroundEffect, EffectOptions, SegmenterModel};
 use wasm_bindgen::prelude::*;

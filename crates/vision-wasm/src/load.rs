@@ -4,7 +4,7 @@
 //! page and in a worker.
 
 use js_sys::{Reflect, Uint8Array};
-use peerlens_vision::{EffectModels, EffectOptions, EffectsPipeline, SegmenterModel, VisionError};
+use peerlens_vision::{BackgroundStage, EffectOptions, FaceStage, SegmenterModel, VisionError};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStreamDefaultReader, Response};
@@ -77,19 +77,17 @@ pub async fn fetch_bytes(
     Ok(bytes)
 }
 
-/// Fetches the three models, reporting combined progress, and loads them
-/// into an [`EffectsPipeline`].
-pub async fn load_pipeline(
-    urls: &ModelUrls,
-    segmenter_model: SegmenterModel,
-    options: EffectOptions,
+/// Fetches `urls` one after the other, calling `on_progress` with the
+/// bytes fetched of all of them (and their total once every size is
+/// known).
+async fn fetch_all(
+    urls: &[&str],
     on_progress: &mut dyn FnMut(Progress),
-) -> Result<EffectsPipeline, EffectsError> {
-    let files = [&urls.detector, &urls.mesh, &urls.segmenter];
-    let mut loaded = [0u64; 3];
-    let mut totals: [Option<u64>; 3] = [None; 3];
-    let mut fetched = Vec::with_capacity(3);
-    for (i, url) in files.iter().enumerate() {
+) -> Result<Vec<Vec<u8>>, EffectsError> {
+    let mut loaded = vec![0u64; urls.len()];
+    let mut totals: Vec<Option<u64>> = vec![None; urls.len()];
+    let mut fetched = Vec::with_capacity(urls.len());
+    for (i, url) in urls.iter().enumerate() {
         let bytes = fetch_bytes(url, &mut |got, total| {
             loaded[i] = got;
             totals[i] = total;
@@ -102,32 +100,51 @@ pub async fn load_pipeline(
         .await?;
         fetched.push(bytes);
     }
-    let models = EffectModels {
-        detector: &fetched[0],
-        mesh: &fetched[1],
-        segmenter: &fetched[2],
-        segmenter_model,
+    Ok(fetched)
+}
+
+/// A model that did not load, named by the URL it came from.
+fn model_error(url: &str, source: VisionError) -> EffectsError {
+    let (model, reason) = match source {
+        VisionError::Model { model, reason } => (model.to_owned(), reason),
+        other => ("unknown".to_owned(), other.to_string()),
     };
-    EffectsPipeline::load(models, options).map_err(|source| {
-        // Name the file that failed: load order is detector, mesh,
-        // segmenter, and the error says which kind of model it was.
+    EffectsError::Model {
+        url: url.to_owned(),
+        model,
+        reason,
+    }
+}
+
+/// Fetches the detector and the mesh and loads them into a [`FaceStage`].
+pub async fn load_faces(
+    urls: &ModelUrls,
+    options: &EffectOptions,
+    on_progress: &mut dyn FnMut(Progress),
+) -> Result<FaceStage, EffectsError> {
+    let fetched = fetch_all(&[&urls.detector, &urls.mesh], on_progress).await?;
+    FaceStage::load(&fetched[0], &fetched[1], options).map_err(|source| {
+        // The detector loads first; the error names its kind of model.
         let url = match &source {
             VisionError::Model { model, .. }
                 if model.contains("landmark") || model.contains("mesh") =>
             {
                 &urls.mesh
             }
-            VisionError::Model { model, .. } if model.contains("segment") => &urls.segmenter,
             _ => &urls.detector,
         };
-        let (model, reason) = match source {
-            VisionError::Model { model, reason } => (model.to_owned(), reason),
-            other => ("unknown".to_owned(), other.to_string()),
-        };
-        EffectsError::Model {
-            url: url.clone(),
-            model,
-            reason,
-        }
+        model_error(url, source)
     })
+}
+
+/// Fetches the segmenter and loads it into a [`BackgroundStage`].
+pub async fn load_background(
+    urls: &ModelUrls,
+    model: SegmenterModel,
+    options: &EffectOptions,
+    on_progress: &mut dyn FnMut(Progress),
+) -> Result<BackgroundStage, EffectsError> {
+    let fetched = fetch_all(&[&urls.segmenter], on_progress).await?;
+    BackgroundStage::load(&fetched[0], model, options)
+        .map_err(|source| model_error(&urls.segmenter, source))
 }

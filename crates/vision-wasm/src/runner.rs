@@ -5,13 +5,13 @@
 
 use std::{cell::RefCell, rc::Rc};
 
-use peerlens_vision::EffectsPipeline;
 use web_sys::ReadableStream;
 
 use crate::{
     bindings::AnyCanvas,
-    engine::Engine,
-    load::load_pipeline,
+    engine::{Engine, Models},
+    faces::FaceLink,
+    load::{load_background, load_faces},
     source::{pump, PumpHandle, Report, Sink},
     EffectSettings, EffectsError, ModelUrls, Progress, Segmenter, SourceKind, Thread,
 };
@@ -35,37 +35,104 @@ pub(crate) struct Runner {
     engine: Option<Rc<RefCell<Engine>>>,
     pump: Option<PumpHandle>,
     /// Loaded before the frame path was set up.
-    pipeline: Option<EffectsPipeline>,
+    models: Models,
+    /// The face worker, in two-worker mode.
+    link: Option<Rc<FaceLink>>,
     settings: EffectSettings,
     image: Option<wasm_bindgen::JsValue>,
 }
 
 impl Runner {
-    /// Loads the models into `runner`; returns the milliseconds it took.
+    /// Loads the models into `runner`: the detector and the mesh here or
+    /// in the face worker, the segmenter here, at the same time. Returns
+    /// the milliseconds it took, or the first error; the models that did
+    /// load are used either way, so one effect failing leaves the other
+    /// working.
     pub(crate) async fn load(
         runner: &Rc<RefCell<Runner>>,
         urls: &ModelUrls,
         segmenter: Segmenter,
-        on_progress: &mut dyn FnMut(Progress),
+        on_progress: Rc<dyn Fn(Progress)>,
     ) -> Result<f64, EffectsError> {
         let t0 = crate::bindings::now();
         let options = crate::options(&runner.borrow().settings)?;
-        let pipeline = load_pipeline(
+        let link = runner.borrow().link.clone();
+        // Progress of the two halves, reported summed.
+        let parts: Rc<RefCell<[Progress; 2]>> = Rc::default();
+        let part = |i: usize| -> Rc<dyn Fn(Progress)> {
+            let (parts, on_progress) = (parts.clone(), on_progress.clone());
+            Rc::new(move |p: Progress| {
+                let sum = {
+                    let mut parts = parts.borrow_mut();
+                    parts[i] = p;
+                    Progress {
+                        loaded: parts.iter().map(|p| p.loaded).sum(),
+                        total: parts[0].total.zip(parts[1].total).map(|(a, b)| a + b),
+                    }
+                };
+                on_progress(sum);
+            })
+        };
+        let (face_progress, background_progress) = (part(0), part(1));
+        let mut on_background = move |p| background_progress(p);
+        let faces = async {
+            match &link {
+                Some(link) => link
+                    .load(urls, options.detect_every, face_progress)
+                    .await
+                    .map(|_| None),
+                None => load_faces(urls, &options, &mut |p| face_progress(p))
+                    .await
+                    .map(Some),
+            }
+        };
+        let background = load_background(
             urls,
             crate::segmenter_model(segmenter),
-            options,
-            on_progress,
-        )
-        .await?;
-        runner.borrow_mut().loaded(pipeline);
-        Ok(crate::bindings::now() - t0)
+            &options,
+            &mut on_background,
+        );
+        let (faces, background) = futures::future::join(faces, background).await;
+        let mut first_error = None;
+        let mut models = Models::default();
+        match faces {
+            Ok(stage) => models.faces = stage,
+            Err(e) => first_error = Some(e),
+        }
+        match background {
+            Ok(stage) => models.background = Some(stage),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+        runner.borrow_mut().loaded(models);
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(crate::bindings::now() - t0),
+        }
     }
 
-    fn loaded(&mut self, pipeline: EffectsPipeline) {
-        match (&self.engine, crate::options(&self.settings)) {
-            (Some(engine), Ok(options)) => engine.borrow_mut().set_pipeline(pipeline, options),
-            _ => self.pipeline = Some(pipeline),
+    fn loaded(&mut self, models: Models) {
+        match &self.engine {
+            Some(engine) => engine.borrow_mut().set_models(models),
+            None => {
+                if models.faces.is_some() {
+                    self.models.faces = models.faces;
+                }
+                if models.background.is_some() {
+                    self.models.background = models.background;
+                }
+            }
         }
+    }
+
+    /// Tracks faces in `link`'s worker from now on (before the models
+    /// load).
+    pub(crate) fn set_link(&mut self, link: Rc<FaceLink>) {
+        if let Some(engine) = &self.engine {
+            engine.borrow_mut().set_link(Some(link.clone()));
+        }
+        self.link = Some(link);
     }
 
     /// New settings (already checked) and, when given, a new background
@@ -103,11 +170,8 @@ impl Runner {
         )?;
         engine.set_settings(self.settings.clone(), self.image.clone());
         engine.deliver_to(spec.delivery, spec.output);
-        if let (Some(pipeline), Ok(options)) =
-            (self.pipeline.take(), crate::options(&self.settings))
-        {
-            engine.set_pipeline(pipeline, options);
-        }
+        engine.set_link(self.link.clone());
+        engine.set_models(std::mem::take(&mut self.models));
         let engine = Rc::new(RefCell::new(engine));
         if let Some(readable) = spec.readable {
             self.pump = Some(pump(readable, engine.clone(), sink)?);
@@ -118,7 +182,7 @@ impl Runner {
 
     /// Draws one frame from a source the caller feeds (bitmaps, a video
     /// element), and reports what there is to report.
-    pub(crate) fn draw(
+    pub(crate) async fn draw(
         engine: &Rc<RefCell<Engine>>,
         image: &wasm_bindgen::JsValue,
         width: u32,
@@ -126,7 +190,7 @@ impl Runner {
         timestamp_us: Option<f64>,
         sink: &Sink,
     ) {
-        let result = engine.borrow_mut().draw(image, width, height, timestamp_us);
+        let result = crate::engine::draw(engine, image, width, height, timestamp_us).await;
         let stats = engine.borrow_mut().take_stats();
         if let Err(e) = result {
             sink(Report::Error(e));
@@ -143,9 +207,7 @@ impl Runner {
         }
         if let Some(engine) = self.engine.take() {
             if let Ok(mut engine) = engine.try_borrow_mut() {
-                if let Some(pipeline) = engine.take_pipeline() {
-                    self.pipeline = Some(pipeline);
-                }
+                self.loaded(engine.take_models());
             }
         }
     }

@@ -178,9 +178,7 @@ pub(crate) fn pump(
                 read_pixels(&frame, width, height, &engine, &copy_rgba).await;
             }
             let timestamp = frame.timestamp();
-            let result = engine
-                .borrow_mut()
-                .draw(&frame, width, height, Some(timestamp));
+            let result = crate::engine::draw(&engine, &frame, width, height, Some(timestamp)).await;
             frame.close();
             let stats = {
                 let mut e = engine.borrow_mut();

@@ -410,23 +410,40 @@ impl BackgroundStage {
 
         if let Some(face) = face {
             report.faces = 1;
-            if options.face_boxes {
-                let thickness = (width.min(height) / 160).max(2);
-                composite::draw_box(out, width, height, &face.bbox, BOX_COLOUR, thickness);
-                let r = (width.min(height) as f32 / 120.0).max(2.0);
-                for &(x, y) in &face.keypoints {
-                    composite::draw_dot(out, width, height, x, y, r, KEYPOINT_COLOUR);
-                }
-            }
-            if options.face_mesh {
-                for p in &face.mesh {
-                    composite::draw_dot(out, width, height, p[0], p[1], 1.0, MESH_COLOUR);
-                }
-            }
+            draw_face(out, width, height, face, options);
         }
         report.ms.drawing = clock() - t3;
         self.frames += 1;
         Ok(report)
+    }
+}
+
+/// Draws `face`'s box and keypoints (when `options` draw boxes) and mesh
+/// (when they draw the mesh) on `out`, packed RGBA of `width` x `height`:
+/// what [`BackgroundStage::render`] does with the face it is given, for
+/// marks that arrive after the frame was rendered (from another worker).
+pub fn draw_face(
+    out: &mut [u8],
+    width: u32,
+    height: u32,
+    face: &FaceOverlay,
+    options: &EffectOptions,
+) {
+    if out.len() < width as usize * height as usize * 4 {
+        return;
+    }
+    if options.face_boxes {
+        let thickness = (width.min(height) / 160).max(2);
+        composite::draw_box(out, width, height, &face.bbox, BOX_COLOUR, thickness);
+        let r = (width.min(height) as f32 / 120.0).max(2.0);
+        for &(x, y) in &face.keypoints {
+            composite::draw_dot(out, width, height, x, y, r, KEYPOINT_COLOUR);
+        }
+    }
+    if options.face_mesh {
+        for p in &face.mesh {
+            composite::draw_dot(out, width, height, p[0], p[1], 1.0, MESH_COLOUR);
+        }
     }
 }
 

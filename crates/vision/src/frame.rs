@@ -69,7 +69,7 @@ impl<'a> RgbaFrame<'a> {
 
     /// Copies the image into `out` as packed rows (`4 * width` bytes each),
     /// whatever this frame's stride. `out` must hold the whole image.
-    pub(crate) fn copy_packed(&self, out: &mut [u8]) {
+    pub fn copy_packed(&self, out: &mut [u8]) {
         let row = self.width as usize * 4;
         for (y, dst) in out
             .chunks_exact_mut(row)

@@ -39,8 +39,8 @@ pub use peerlens_kernels as kernels;
 
 pub use detector::{FaceDetection, FaceDetector};
 pub use effects::{
-    BackgroundEffect, BackgroundStage, EffectModels, EffectOptions, EffectsPipeline, FaceOverlay,
-    FaceResult, FaceStage, FrameReport, StageTimes,
+    draw_face, BackgroundEffect, BackgroundStage, EffectModels, EffectOptions, EffectsPipeline,
+    FaceOverlay, FaceResult, FaceStage, FrameReport, StageTimes,
 };
 pub use error::VisionError;
 pub use frame::RgbaFrame;
