@@ -40,15 +40,16 @@ use crate::{
 };
 
 /// How long the face worker may take to start, in milliseconds.
-const BOOT_TIMEOUT_MS: u32 = 20_000;
+const BOOT_TIMEOUT_MS: u32 = 5_000;
 
 /// Marks later than this many frame intervals are given up on: the frame
 /// goes out without them.
-const LATE_FRAMES: f64 = 4.0;
+const LATE_FRAMES: f64 = 8.0;
 
-/// After this many marks given up on in a row, the face worker is taken
+/// After this many marks given up on in a row (seconds of no answer at
+/// all, far beyond a busy machine's lateness), the face worker is taken
 /// for gone and the faces are off.
-const MAX_MISSES: u32 = 3;
+const MAX_MISSES: u32 = 30;
 
 /// From the effects worker to the face worker.
 #[derive(Debug, Serialize, Deserialize)]
@@ -374,7 +375,8 @@ impl FaceLink {
         })
     }
 
-    async fn ready(&self) -> Result<(), EffectsError> {
+    /// Waits until the face worker runs; an error if it does not start.
+    pub(crate) async fn ready(&self) -> Result<(), EffectsError> {
         if let Some(ready) = self.state.borrow().ready.clone() {
             return ready;
         }
@@ -470,7 +472,7 @@ impl FaceLink {
         marks: oneshot::Receiver<FaceResult>,
         frame_interval_ms: f64,
     ) -> Option<FaceResult> {
-        let limit = (frame_interval_ms * LATE_FRAMES).clamp(100.0, 2000.0) as u32;
+        let limit = (frame_interval_ms * LATE_FRAMES).clamp(200.0, 2000.0) as u32;
         match select(marks, sleep_ms(limit)).await {
             Either::Left((Ok(result), _)) => {
                 self.state.borrow_mut().misses = 0;

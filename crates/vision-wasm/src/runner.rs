@@ -56,7 +56,16 @@ impl Runner {
     ) -> Result<f64, EffectsError> {
         let t0 = crate::bindings::now();
         let options = crate::options(&runner.borrow().settings)?;
-        let link = runner.borrow().link.clone();
+        let mut link = runner.borrow().link.clone();
+        if let Some(face_worker) = &link {
+            if face_worker.ready().await.is_err() {
+                // A face worker that did not start (a browser that cannot
+                // share the compiled module) is not the user's problem:
+                // the faces are tracked here, as with one worker.
+                runner.borrow_mut().drop_link();
+                link = None;
+            }
+        }
         // Progress of the two halves, reported summed.
         let parts: Rc<RefCell<[Progress; 2]>> = Rc::default();
         let part = |i: usize| -> Rc<dyn Fn(Progress)> {
@@ -124,6 +133,14 @@ impl Runner {
                 }
             }
         }
+    }
+
+    /// Tracks faces here again.
+    fn drop_link(&mut self) {
+        if let Some(engine) = &self.engine {
+            engine.borrow_mut().set_link(None);
+        }
+        self.link = None;
     }
 
     /// Tracks faces in `link`'s worker from now on (before the models
