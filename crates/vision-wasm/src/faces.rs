@@ -522,6 +522,19 @@ impl Drop for FaceLink {
     }
 }
 
+/// The face worker's answer to a load.
+fn load_done(state: &Rc<RefCell<LinkState>>, result: Result<f64, EffectsError>) {
+    let reply = {
+        let mut s = state.borrow_mut();
+        s.loaded = result.is_ok();
+        s.progress = None;
+        s.load_reply.take()
+    };
+    if let Some(reply) = reply {
+        let _ = reply.send(result);
+    }
+}
+
 fn receive(state: &Rc<RefCell<LinkState>>, on_error: &ErrorSink, data: &JsValue) {
     let message = match open_envelope::<FromFaces>(data) {
         Ok(message) => message,
@@ -555,22 +568,8 @@ fn receive(state: &Rc<RefCell<LinkState>>, on_error: &ErrorSink, data: &JsValue)
                 progress(p);
             }
         }
-        FromFaces::Loaded { .. } | FromFaces::LoadFailed(_) => {
-            let result = match message {
-                FromFaces::Loaded { ms } => Ok(ms),
-                FromFaces::LoadFailed(e) => Err(e),
-                _ => unreachable!(),
-            };
-            let reply = {
-                let mut s = state.borrow_mut();
-                s.loaded = result.is_ok();
-                s.progress = None;
-                s.load_reply.take()
-            };
-            if let Some(reply) = reply {
-                let _ = reply.send(result);
-            }
-        }
+        FromFaces::Loaded { ms } => load_done(state, Ok(ms)),
+        FromFaces::LoadFailed(e) => load_done(state, Err(e)),
         FromFaces::Tracked {
             timestamp,
             detected,
