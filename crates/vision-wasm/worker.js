@@ -6,7 +6,9 @@
 //   with the compiled module for a face worker.
 // - `{ build, port }`: a face worker (two-worker mode). The effects
 //   worker posts its compiled module on `port`; this instantiates it,
-//   fetching and compiling nothing, and hands the port to Rust.
+//   fetching and compiling nothing, and hands the port to Rust. Where a
+//   compiled module cannot cross a MessagePort (Firefox delivers a
+//   `messageerror` instead), this fetches and compiles `build` itself.
 import { loadVision } from "./peerlens_vision_loader.js";
 
 function reason(error) {
@@ -17,15 +19,18 @@ self.onmessage = async (event) => {
   self.onmessage = null;
   const { build, port } = event.data;
   if (port) {
-    port.onmessage = async (message) => {
+    const boot = async (build, module) => {
       port.onmessage = null;
+      port.onmessageerror = null;
       try {
-        const { vision } = await loadVision(message.data.build, message.data.module);
+        const { vision } = await loadVision(build, module);
         vision.__peerlens_face_worker(port);
       } catch (error) {
         port.postMessage({ m: { type: "bootError", message: reason(error) } });
       }
     };
+    port.onmessage = (message) => boot(message.data.build, message.data.module);
+    port.onmessageerror = () => boot(build);
     return;
   }
   try {

@@ -66,8 +66,8 @@ use web_sys::{
 pub use peerlens_core::{
     BackgroundSetting, EffectSettings, EffectsConfig, EffectsError, EffectsStats, FramePath,
     FrameSource, Mode, ModelUrls, OutputKind, Progress, Segmenter, SourceKind, StageMs, Thread,
-    VisionBuild, WorkerFrames, WorkerOutput, WorkerRole, MAX_BLUR_RADIUS, MAX_FEATHER_RADIUS,
-    MAX_MASK_SMOOTHING,
+    VisionBuild, WhenHidden, WorkerFrames, WorkerOutput, WorkerRole, MAX_BLUR_RADIUS,
+    MAX_FEATHER_RADIUS, MAX_MASK_SMOOTHING,
 };
 pub use vision::{configure_vision, probed_build, VisionOptions};
 
@@ -75,8 +75,10 @@ use bindings::{
     global_has, has, now, FrameCallbackVideo, MediaStreamTrackGenerator, MediaStreamTrackProcessor,
 };
 
-/// What the effects report while they run.
+/// What the effects report while they run. More kinds may come: match
+/// with a wildcard arm.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum EffectsEvent {
     /// Model bytes fetched so far.
     Progress(Progress),
@@ -90,6 +92,11 @@ pub enum EffectsEvent {
     Stats(EffectsStats),
     /// Something failed; the video goes on (unprocessed, if need be).
     Error(EffectsError),
+    /// The output stream's video track is now this one: with
+    /// [`WhenHidden::Camera`] on a captured canvas, the camera's while the
+    /// page is hidden, the canvas's again when it is shown. Senders of the
+    /// output should send this track (`replace_track`).
+    OutputTrack(MediaStreamTrack),
 }
 
 /// A value set once, awaited by any number of callers.
@@ -234,6 +241,75 @@ struct Applied {
     video: Option<VideoTap>,
     /// `None` when the camera passes through (no vision module).
     path: Option<FramePath>,
+    /// [`WhenHidden::Camera`] on a captured canvas.
+    hidden_swap: Option<HiddenSwap>,
+}
+
+/// [`WhenHidden::Camera`] on a captured canvas: the output stream carries
+/// a clone of the camera's track while the page is hidden.
+struct HiddenSwap {
+    document: web_sys::Document,
+    camera: MediaStreamTrack,
+    on_change: Closure<dyn FnMut()>,
+}
+
+impl HiddenSwap {
+    /// Follows the page's visibility from now on (and swaps at once if
+    /// the page is hidden already).
+    fn start(
+        inner: &Rc<Inner>,
+        out: &MediaStream,
+        canvas: &MediaStreamTrack,
+        camera: &MediaStreamTrack,
+    ) -> Option<Self> {
+        let document = web_sys::window()?.document()?;
+        let camera = MediaStreamTrack::clone(camera);
+        let weak = Rc::downgrade(inner);
+        let (out, canvas_track, camera_track, page) = (
+            out.clone(),
+            canvas.clone(),
+            camera.clone(),
+            document.clone(),
+        );
+        let on_change = move || {
+            let (from, to) = if page.hidden() {
+                (&canvas_track, &camera_track)
+            } else {
+                (&camera_track, &canvas_track)
+            };
+            if out.get_track_by_id(&from.id()).is_none() {
+                return;
+            }
+            out.remove_track(from);
+            out.add_track(to);
+            if let Some(inner) = weak.upgrade() {
+                inner.emit(EffectsEvent::OutputTrack(to.clone()));
+            }
+        };
+        if document.hidden() {
+            on_change();
+        }
+        let on_change = Closure::<dyn FnMut()>::new(on_change);
+        document
+            .add_event_listener_with_callback(
+                "visibilitychange",
+                on_change.as_ref().unchecked_ref(),
+            )
+            .ok()?;
+        Some(Self {
+            document,
+            camera,
+            on_change,
+        })
+    }
+
+    fn stop(&self) {
+        let _ = self.document.remove_event_listener_with_callback(
+            "visibilitychange",
+            self.on_change.as_ref().unchecked_ref(),
+        );
+        self.camera.stop();
+    }
 }
 
 /// The worker's answer to a start with a `VideoTrackGenerator`.
@@ -975,7 +1051,7 @@ impl Inner {
 
     /// The stream `apply` returns: `output` and `stream`'s audio tracks.
     fn output_stream(
-        &self,
+        self: &Rc<Self>,
         stream: &MediaStream,
         output: MediaStreamTrack,
         video: Option<VideoTap>,
@@ -987,10 +1063,22 @@ impl Inner {
         }
         let out = MediaStream::new_with_tracks(&tracks)
             .map_err(|e| EffectsError::browser("building the output stream", &e))?;
+        let canvas = path.is_some_and(|p| p.output == OutputKind::CanvasCapture);
+        let camera = stream
+            .get_video_tracks()
+            .get(0)
+            .dyn_into::<MediaStreamTrack>();
+        let hidden_swap = match camera {
+            Ok(camera) if canvas && self.config.when_hidden == WhenHidden::Camera => {
+                HiddenSwap::start(self, &out, &output, &camera)
+            }
+            _ => None,
+        };
         *self.applied.borrow_mut() = Some(Applied {
             output,
             video,
             path,
+            hidden_swap,
         });
         Ok(out)
     }
@@ -1051,6 +1139,11 @@ impl Inner {
                 self.emit(EffectsEvent::Error(e));
             }
             FromWorker::Stats(mut stats) => {
+                // A face worker that did not start (or was given up on)
+                // leaves one worker doing everything: the stats say so.
+                if !stats.workers.is_empty() {
+                    self.workers.set(stats.workers.len() as u32);
+                }
                 let (ms, frames) = self.present_ms.replace((0.0, 0));
                 if frames > 0 {
                     stats.main_thread_ms += ms / frames as f64;
@@ -1389,6 +1482,9 @@ impl Inner {
             applied.output.stop();
             if let Some(video) = applied.video {
                 video.stop();
+            }
+            if let Some(swap) = applied.hidden_swap {
+                swap.stop();
             }
         }
         if let Backend::Host { frames, .. } = &*self.backend.borrow() {
