@@ -93,6 +93,11 @@ export interface EffectsOptions {
    * parallel with segmentation. Default: 2 where
    * navigator.hardwareConcurrency is at least 2. */
   workers?: 1 | 2;
+  /** What a captured-canvas output (no track generator: Firefox) carries
+   * while the page is hidden: "freeze" (default: the last processed
+   * frames, never the raw camera) or "camera" (the camera's track, swapped
+   * in until the page is shown; see onOutputTrack). */
+  whenHidden?: "freeze" | "camera";
   settings?: EffectSettings;
   statsIntervalMs?: number;
   onProgress?: (progress: { loaded: number; total?: number }) => void;
@@ -100,6 +105,9 @@ export interface EffectsOptions {
   onStats?: (stats: EffectsStats) => void;
   /** Errors after start: a frame that failed, a worker that fell back. */
   onError?: (error: Error) => void;
+  /** The output stream's video track changed (whenHidden: "camera"):
+   * send this one, e.g. with room.replaceTrack("video", track). */
+  onOutputTrack?: (track: MediaStreamTrack) => void;
 }
 "#;
 
@@ -120,6 +128,7 @@ struct Callbacks {
     loaded: Option<Function>,
     stats: Option<Function>,
     error: Option<Function>,
+    output_track: Option<Function>,
 }
 
 fn callback(options: &JsValue, name: &str) -> Option<Function> {
@@ -190,6 +199,7 @@ impl JsEffects {
                     "frameSource",
                     "workerOutput",
                     "workers",
+                    "whenHidden",
                     "statsIntervalMs",
                 ],
             );
@@ -206,6 +216,7 @@ impl JsEffects {
                 loaded: callback(&options, "onLoaded"),
                 stats: callback(&options, "onStats"),
                 error: callback(&options, "onError"),
+                output_track: callback(&options, "onOutputTrack"),
             };
         }
         let (effects, mut events) = Effects::new(config)?;
@@ -229,6 +240,7 @@ impl JsEffects {
                         serde_wasm_bindgen::to_value(&s).unwrap_or(JsValue::NULL),
                     ),
                     EffectsEvent::Error(e) => (&callbacks.error, e.into()),
+                    EffectsEvent::OutputTrack(track) => (&callbacks.output_track, track.into()),
                 };
                 if let Some(f) = f {
                     // An app's callback that throws must not end the events.

@@ -5,6 +5,8 @@
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
+pub(crate) use peerlens_core::js::{global_has, now};
+
 #[wasm_bindgen]
 extern "C" {
     /// `MediaStreamTrackProcessor`: a video track as a stream of
@@ -34,11 +36,6 @@ extern "C" {
     pub(crate) fn cancel_video_frame_callback(this: &FrameCallbackVideo, handle: u32);
 }
 
-/// Whether the global object has a property `name` (feature detection).
-pub(crate) fn global_has(name: &str) -> bool {
-    Reflect::get(&js_sys::global(), &name.into()).is_ok_and(|v| !v.is_undefined())
-}
-
 /// Whether an object has a property `name`.
 pub(crate) fn has(object: &JsValue, name: &str) -> bool {
     Reflect::has(object, &name.into()).unwrap_or(false)
@@ -66,15 +63,4 @@ impl MediaStreamTrackGenerator {
         let track = generator.clone().unchecked_into();
         Ok((generator, track))
     }
-}
-
-/// `performance.now()` on the page or in a worker.
-pub(crate) fn now() -> f64 {
-    thread_local! {
-        static PERFORMANCE: Option<web_sys::Performance> =
-            Reflect::get(&js_sys::global(), &"performance".into())
-                .ok()
-                .and_then(|p| p.dyn_into().ok());
-    }
-    PERFORMANCE.with(|p| p.as_ref().map_or_else(js_sys::Date::now, |p| p.now()))
 }

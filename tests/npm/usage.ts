@@ -58,6 +58,12 @@ export async function usage(video: HTMLVideoElement): Promise<void> {
   await Effects.load({ workers: 3 });
   const workers: number = effects.workers;
   console.log(workers);
+  await Effects.load({
+    whenHidden: "camera",
+    onOutputTrack: (track: MediaStreamTrack) => console.log(track.id),
+  });
+  // @ts-expect-error "freeze" or "camera"
+  await Effects.load({ whenHidden: "blank" });
 
   const probed: string | undefined = probeVisionBuild();
   configureVision({ build: "simd128" });

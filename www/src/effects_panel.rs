@@ -213,6 +213,9 @@ async fn show_events(
                 }
                 page.log_error(e.name(), &format!("Effects: {e}"));
             }
+            // `OutputTrack` comes only with `WhenHidden::Camera`; the demo
+            // keeps the default.
+            _ => {}
         }
     }
 }

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod effects_error;
+pub mod js;
 mod js_error;
 pub mod messages;
 mod models;
@@ -21,8 +22,8 @@ pub use effects_error::EffectsError;
 pub use js_error::JsErrorInfo;
 pub use models::{ModelUrls, Progress};
 pub use settings::{
-    BackgroundSetting, EffectSettings, EffectsConfig, FrameSource, Mode, Segmenter, WorkerOutput,
-    MAX_BLUR_RADIUS, MAX_FEATHER_RADIUS, MAX_MASK_SMOOTHING,
+    BackgroundSetting, EffectSettings, EffectsConfig, FrameSource, Mode, Segmenter, WhenHidden,
+    WorkerOutput, MAX_BLUR_RADIUS, MAX_FEATHER_RADIUS, MAX_MASK_SMOOTHING,
 };
 pub use stats::{
     EffectsStats, FramePath, OutputKind, SourceKind, StageMs, Thread, WorkerFrames, WorkerRole,

@@ -160,6 +160,22 @@ pub enum WorkerOutput {
     Bitmaps,
 }
 
+/// What the output carries while the page is hidden, where it is a
+/// captured canvas (no track generator): browsers throttle or stop a
+/// hidden page's drawing, so that canvas cannot follow the camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WhenHidden {
+    /// The canvas stays: peers see the last processed frames, never the
+    /// raw camera.
+    #[default]
+    Freeze,
+    /// The output stream's video track is swapped for the camera's while
+    /// the page is hidden, and back when it is shown; each swap is an
+    /// event naming the track to send.
+    Camera,
+}
+
 /// Which segmenter to load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -209,6 +225,9 @@ pub struct EffectsConfig {
     /// `navigator.hardwareConcurrency` is at least 2. Only in worker
     /// mode; the main thread is always one.
     pub workers: Option<u32>,
+    /// What a captured-canvas output carries while the page is hidden
+    /// (the generator outputs keep running and ignore it).
+    pub when_hidden: WhenHidden,
 }
 
 impl Default for EffectsConfig {
@@ -223,6 +242,7 @@ impl Default for EffectsConfig {
             settings: EffectSettings::default(),
             stats_interval_ms: 1000,
             workers: None,
+            when_hidden: WhenHidden::default(),
         }
     }
 }
@@ -251,6 +271,15 @@ mod tests {
                 color: [0, 0, 0, 0]
             }
         );
+    }
+
+    #[test]
+    fn when_hidden_is_freeze_unless_asked_and_a_closed_set() {
+        let config: EffectsConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(config.when_hidden, WhenHidden::Freeze);
+        let config: EffectsConfig = serde_json::from_str(r#"{"whenHidden":"camera"}"#).unwrap();
+        assert_eq!(config.when_hidden, WhenHidden::Camera);
+        assert!(serde_json::from_str::<EffectsConfig>(r#"{"whenHidden":"blank"}"#).is_err());
     }
 
     #[test]

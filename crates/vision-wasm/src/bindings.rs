@@ -5,6 +5,8 @@
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
+pub(crate) use peerlens_core::js::{global_has, now};
+
 #[wasm_bindgen]
 extern "C" {
     /// A WebCodecs `VideoFrame`.
@@ -120,11 +122,6 @@ extern "C" {
 
 }
 
-/// Whether the global object has a property `name` (feature detection).
-pub(crate) fn global_has(name: &str) -> bool {
-    Reflect::get(&js_sys::global(), &name.into()).is_ok_and(|v| !v.is_undefined())
-}
-
 impl AnyCanvas {
     /// The canvas's 2D context. `read_back` asks for a context tuned for
     /// `getImageData` (a CPU-side backing store).
@@ -162,17 +159,6 @@ pub(crate) fn scratch_canvas(width: u32, height: u32) -> Result<AnyCanvas, JsVal
     let canvas: AnyCanvas = document.create_element("canvas")?.unchecked_into();
     canvas.resize(width, height);
     Ok(canvas)
-}
-
-/// `performance.now()` on the page or in a worker.
-pub(crate) fn now() -> f64 {
-    thread_local! {
-        static PERFORMANCE: Option<web_sys::Performance> =
-            Reflect::get(&js_sys::global(), &"performance".into())
-                .ok()
-                .and_then(|p| p.dyn_into().ok());
-    }
-    PERFORMANCE.with(|p| p.as_ref().map_or_else(js_sys::Date::now, |p| p.now()))
 }
 
 /// Resolves after `ms` milliseconds (`setTimeout`, on the page or in a
