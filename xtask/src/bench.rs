@@ -274,7 +274,12 @@ fn effects() -> Result<()> {
         )?;
     }
     println!("\n== running the effects benchmark in headless Chromium (about 10 minutes)");
-    run_cmd(driver("effects").arg(&dir).arg(setup::face_video_path()))
+    run_cmd(
+        driver("effects")
+            .arg(&dir)
+            .arg(setup::face_video_path())
+            .arg(setup::face_video_720p_path()),
+    )
 }
 
 /// `bench media-server`: the library's release wasm with the end-to-end

@@ -424,19 +424,32 @@ pub fn face_video_path() -> PathBuf {
 /// The scale from astronaut.png (512x512) to the face video.
 pub const FACE_VIDEO_SCALE: f64 = 1.25;
 
+/// The same picture at 1280x720 (scaled by 2.8125, cropped from the
+/// top-left corner), for the benchmark's 720p rows.
+pub fn face_video_720p_path() -> PathBuf {
+    node_dir()
+        .with_file_name("fixtures")
+        .join("face-1280x720.y4m")
+}
+
 fn face_video() -> Result<()> {
-    let video = face_video_path();
+    make_face_video(&face_video_path(), FACE_VIDEO_SCALE, (640, 480))?;
+    make_face_video(&face_video_720p_path(), 2.8125, (1280, 720))
+}
+
+fn make_face_video(video: &Path, scale: f64, (width, height): (u32, u32)) -> Result<()> {
     let image = crate::root().join("crates/vision/tests/fixtures/images/astronaut.png");
-    let side = (512.0 * FACE_VIDEO_SCALE) as u32;
-    let filter = format!("scale={side}:{side}:flags=bicubic,crop=640:480:0:0,format=yuv420p");
+    let side = (512.0 * scale) as u32;
+    let filter =
+        format!("scale={side}:{side}:flags=bicubic,crop={width}:{height}:0:0,format=yuv420p");
     // The filter is part of the marker: a change regenerates the video.
     let marker = video.with_extension("filter");
     if video.exists() && std::fs::read_to_string(&marker).ok().as_deref() == Some(filter.as_str()) {
-        println!("setup: face video for the effects tests present");
+        println!("setup: face video {width}x{height} present");
         return Ok(());
     }
     println!(
-        "setup: face video for the effects tests missing; making {} with ffmpeg",
+        "setup: face video {width}x{height} missing; making {} with ffmpeg",
         video.display()
     );
     if let Some(dir) = video.parent() {
@@ -456,7 +469,7 @@ fn face_video() -> Result<()> {
             ])
             .arg(&image)
             .args(["-vf", &filter, "-r", "30", "-frames:v", "30"])
-            .arg(&video),
+            .arg(video),
     )?;
     std::fs::write(&marker, filter).map_err(|e| format!("cannot write {}: {e}", marker.display()))
 }

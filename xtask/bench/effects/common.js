@@ -5,8 +5,9 @@
 export const params = new URLSearchParams(location.search);
 export const WARMUP_MS = Number(params.get('warmup')) || 4000;
 export const MEASURE_MS = Number(params.get('measure')) || 10000;
-export const WIDTH = 640;
-export const HEIGHT = 480;
+// The camera's size: the fake camera's file sets it; these ask for it.
+export const WIDTH = Number(params.get('width')) || 640;
+export const HEIGHT = Number(params.get('height')) || 480;
 
 export const log = (line) => { document.getElementById('log').textContent += '\n' + line; };
 

@@ -4,6 +4,10 @@
 //! @mediapipe/selfie_segmentation (WebGL on SwiftShader) and a plain-JS
 //! page running onnxruntime-web (wasm, one thread). Then a long run for
 //! memory after 10,000 frames.
+//!
+//! Beside the default (two workers on a machine with two cores, frames
+//! out through a track generator): one worker, the canvas paths, a page
+//! hidden behind another tab for the whole run, and 1280x720.
 
 use std::{path::Path, time::Duration};
 
@@ -45,6 +49,21 @@ fn encode(text: &str) -> String {
 
 fn run_page(browser: &Browser, url: &str, timeout: Duration) -> Value {
     browser.goto(url);
+    wait_result(browser, url, timeout)
+}
+
+/// Runs the page behind a tab opened in front of it as soon as it starts,
+/// so it loads, warms up and measures hidden; then brings it back to read
+/// its result.
+fn run_page_hidden(browser: &Browser, url: &str, timeout: Duration) -> Value {
+    browser.goto(url);
+    let page = browser.open_tab_in_front();
+    std::thread::sleep(Duration::from_secs(25));
+    browser.switch_to(&page);
+    wait_result(browser, url, timeout)
+}
+
+fn wait_result(browser: &Browser, url: &str, timeout: Duration) -> Value {
     let result = wait_for("the benchmark page", timeout, || {
         browser
             .execute("return window.benchResult ? JSON.stringify(window.benchResult) : null;")
@@ -58,17 +77,37 @@ fn run_page(browser: &Browser, url: &str, timeout: Duration) -> Value {
     result
 }
 
-/// One row of the effects table: `mode` is followed by the frame path
-/// (how frames came in, how they went out).
+/// One row of the effects table: `mode` is followed by the number of
+/// workers and the frame path (how frames came in, how they went out).
 fn print_row(name: &str, mode: &str, r: &Value) {
     let ms = &r["ms"];
+    let workers = match r["workers"].as_u64() {
+        Some(n) if mode.starts_with("worker") => format!(" ×{n}"),
+        _ => String::new(),
+    };
+    let per_worker = r["workerMs"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(role, ms)| format!("{role} {:.1}", num(ms)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    // What the page saw while it measured, when not only "visible".
+    let hidden = match r["visibility"].as_str() {
+        Some("visible") | None => String::new(),
+        Some(states) => format!(", {states}"),
+    };
     println!(
-        "| {name} | {mode} ({} → {}) | **{:.1}** | {:.1} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+        "| {name} | {mode}{workers}{hidden} ({} → {}) | **{:.1}** | {:.1} | {} | {}/{} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {per_worker} | {:.2} |",
         r["source"].as_str().unwrap_or("?"),
         r["output"].as_str().unwrap_or("?"),
         num(&r["fpsOut"]),
         num(&r["fpsIn"]),
         r["dropped"],
+        r["processedDelta"],
+        r["framesDelta"],
         num(&ms["preprocess"]),
         num(&ms["faces"]),
         num(&ms["segmentation"]),
@@ -80,11 +119,16 @@ fn print_row(name: &str, mode: &str, r: &Value) {
     );
 }
 
+fn table_header() {
+    println!("| effects | mode | output fps | camera fps | dropped | processed/frames | preprocess | faces | segmentation | compositing | drawing | upload | total ms | ms/frame by worker | main-thread ms/frame |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+}
+
 fn num(v: &Value) -> f64 {
     v.as_f64().unwrap_or(f64::NAN)
 }
 
-pub fn run(dir: &Path, video: &str) {
+pub fn run(dir: &Path, video: &str, video_720p: &str) {
     let server = TestServer::start(Some(dir.to_path_buf()));
     let base = server.http_url();
     let driver = Chromedriver::start();
@@ -94,8 +138,7 @@ pub fn run(dir: &Path, video: &str) {
     println!();
     println!("effects: 640x480 at 30 fps (the face video as Chromium's camera), warm-up 4 s, 10 s measured; output fps counted on the output track");
     println!();
-    println!("| effects | mode | output fps | camera fps | dropped | preprocess | faces | segmentation | compositing | drawing | upload | total ms | main-thread ms/frame |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    table_header();
     let mut blur_fps = f64::NAN;
     let user_agent;
     {
@@ -118,6 +161,30 @@ pub fn run(dir: &Path, video: &str) {
                 let thread = r["thread"].as_str().unwrap_or(mode).to_owned();
                 print_row(name, &thread, &r);
             }
+        }
+        // One worker doing everything, beside the default two.
+        for (name, fx) in COMBOS.iter().filter(|(n, _)| n.starts_with("boxes")) {
+            let r = run_page(
+                &browser,
+                &format!(
+                    "{base}/peerlens.html?mode=worker&workers=1&fx={}",
+                    encode(fx)
+                ),
+                page_timeout,
+            );
+            print_row(name, "worker", &r);
+        }
+        // A page hidden behind another tab from start to end.
+        for (name, fx) in COMBOS
+            .iter()
+            .filter(|(n, _)| *n == "blur" || n.starts_with("boxes + mesh + blur"))
+        {
+            let r = run_page_hidden(
+                &browser,
+                &format!("{base}/peerlens.html?mode=worker&fx={}", encode(fx)),
+                page_timeout,
+            );
+            print_row(name, "worker", &r);
         }
         // The canvas paths beside the generator: the worker drawing on the
         // transferred canvas the page captures, or handing frames back as
@@ -144,7 +211,7 @@ pub fn run(dir: &Path, video: &str) {
             page_timeout,
         );
         println!(
-            "| blur: onnxruntime-web page (plain conversion, wasm 1 thread) | main | **{:.1}** | | | | | | | | | | {:.2} |",
+            "| blur: onnxruntime-web page (plain conversion, wasm 1 thread) | main | **{:.1}** | | | | | | | | | | | | {:.2} |",
             num(&ort["fpsOut"]),
             num(&ort["mainThreadMs"]),
         );
@@ -154,6 +221,31 @@ pub fn run(dir: &Path, video: &str) {
             blur_fps / num(&ort["fpsOut"])
         );
         user_agent = agent;
+    }
+    {
+        // 1280x720: the same picture, larger, as the camera.
+        let camera = format!("--use-file-for-fake-video-capture={video_720p}");
+        let browser = driver.browser_with(&[&camera], &[]);
+        println!();
+        println!("1280x720 at 30 fps:");
+        println!();
+        table_header();
+        for (name, fx) in COMBOS
+            .iter()
+            .filter(|(n, _)| *n == "blur" || *n == "boxes + mesh + blur")
+        {
+            for workers in [2, 1] {
+                let r = run_page(
+                    &browser,
+                    &format!(
+                        "{base}/peerlens.html?mode=worker&workers={workers}&width=1280&height=720&fx={}",
+                        encode(fx)
+                    ),
+                    page_timeout,
+                );
+                print_row(name, "worker", &r);
+            }
+        }
     }
     {
         // MediaPipe needs WebGL: SwiftShader, and the GPU process on.

@@ -24,14 +24,16 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("vision") if args.len() == 3 => vision(PathBuf::from(&args[1]), &args[2]),
         Some("rtc") if args.len() == 2 => rtc(PathBuf::from(&args[1])),
-        Some("effects") if args.len() == 3 => effects::run(&PathBuf::from(&args[1]), &args[2]),
+        Some("effects") if args.len() == 4 => {
+            effects::run(&PathBuf::from(&args[1]), &args[2], &args[3])
+        }
         Some("media-server") if args.len() == 3 => {
             media_server::run(&PathBuf::from(&args[1]), &args[2])
         }
         Some("server") if args.len() == 4 => server_load::run(&args[1], &args[2], &args[3]),
         _ => {
             eprintln!(
-                "usage: bench vision DIR WASM_BYTES WASM_GZ_BYTES | bench rtc DIR | bench effects DIR FACE_Y4M | bench media-server DIR FACE_Y4M | bench server SERVER_BIN ROOMS_CJS NODE_MODULES"
+                "usage: bench vision DIR WASM_BYTES WASM_GZ_BYTES | bench rtc DIR | bench effects DIR FACE_Y4M FACE_720P_Y4M | bench media-server DIR FACE_Y4M | bench server SERVER_BIN ROOMS_CJS NODE_MODULES"
             );
             std::process::exit(2);
         }
