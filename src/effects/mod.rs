@@ -265,10 +265,12 @@ impl HiddenSwap {
         let document = web_sys::window()?.document()?;
         let camera = MediaStreamTrack::clone(camera);
         let weak = Rc::downgrade(inner);
+        // `Clone::clone`: the same JS objects (the inherent `clone()`s of
+        // streams and tracks make new ones).
         let (out, canvas_track, camera_track, page) = (
-            out.clone(),
-            canvas.clone(),
-            camera.clone(),
+            Clone::clone(out),
+            Clone::clone(canvas),
+            Clone::clone(&camera),
             document.clone(),
         );
         let on_change = move || {
@@ -283,7 +285,7 @@ impl HiddenSwap {
             out.remove_track(from);
             out.add_track(to);
             if let Some(inner) = weak.upgrade() {
-                inner.emit(EffectsEvent::OutputTrack(to.clone()));
+                inner.emit(EffectsEvent::OutputTrack(Clone::clone(to)));
             }
         };
         if document.hidden() {

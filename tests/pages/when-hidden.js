@@ -3,14 +3,17 @@ import init, * as pl from './pkg/peerlens.js';
 
 const params = new URLSearchParams(location.search);
 
-// A camera track has a device; a captured canvas's has none.
-const kindOf = (track) => (track.getSettings().deviceId ? 'camera' : 'canvas');
+// A track of the camera's device, or another (the captured canvas).
+let cameraDevice = null;
+const kindOf = (track) => (track.getSettings().deviceId === cameraDevice ? 'camera' : 'canvas');
 
 window.swaps = [];
 
 async function main() {
   await init();
   const camera = await pl.Camera.open({ width: 320, height: 240 });
+  cameraDevice = camera.stream.getVideoTracks()[0].getSettings().deviceId;
+  if (!cameraDevice) throw new Error('the camera track names no device');
   let out = null;
   const fx = await pl.Effects.load({
     modelBase: './models',
