@@ -1021,7 +1021,8 @@ fn worker_frames(stats: &EffectsStats, role: WorkerRole) -> Option<u64> {
 }
 
 /// The effects with `workers` set, applied to the face video, once
-/// `more` frames went out; error events are collected, not failures.
+/// 15 frames went out and 15 were processed; error events are collected,
+/// not failures.
 async fn worker_run(
     workers: u32,
     models: ModelUrls,
@@ -1048,8 +1049,13 @@ async fn worker_run(
     let stats = loop {
         match futures::future::select(events.next(), timer.as_mut()).await {
             Either::Left((Some(EffectsEvent::Stats(stats)), _)) => {
+                // 15 frames out, and 15 through the models: the first
+                // inferences can be slow enough for the output to run ahead
+                // (unless nothing can be processed at all).
                 let start = *first.get_or_insert(stats.frames);
-                if stats.frames >= start + 15 {
+                if stats.frames >= start + 15
+                    && (stats.processed >= 15 || stats.frames >= start + 150)
+                {
                     break stats;
                 }
             }
