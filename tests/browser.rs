@@ -89,14 +89,46 @@ fn assert_not_blank(data: &[u8]) {
         .map(|px| px[0].max(px[1]).max(px[2]))
         .max()
         .unwrap_or(0);
-    assert!(opaque, "frame has transparent pixels");
+    if !opaque {
+        let pixels = data.len() / 4;
+        let transparent: Vec<usize> = (0..pixels).filter(|i| data[i * 4 + 3] != 255).collect();
+        panic!(
+            "frame has transparent pixels: {} of {pixels}, the first at {} with {:?}",
+            transparent.len(),
+            transparent[0],
+            &data[transparent[0] * 4..][..4]
+        );
+    }
     assert!(
         brightest > 16,
         "frame is black (brightest channel {brightest})"
     );
 }
 
+thread_local! {
+    /// The video elements made so far, newest last.
+    static VIDEOS: RefCell<std::collections::VecDeque<HtmlVideoElement>> = RefCell::default();
+}
+
+/// A muted, autoplaying video element of `stream`. Only the two newest
+/// keep their streams: every element left playing is a media player, and
+/// WebKit draws new ones blank now and then with dozens running.
 fn video_element(stream: &MediaStream) -> HtmlVideoElement {
+    VIDEOS.with(|videos| {
+        let mut videos = videos.borrow_mut();
+        while videos.len() >= 2 {
+            if let Some(old) = videos.pop_front() {
+                let _ = old.pause();
+                old.set_src_object(None);
+            }
+        }
+    });
+    let video = new_video_element(stream);
+    VIDEOS.with(|videos| videos.borrow_mut().push_back(Clone::clone(&video)));
+    video
+}
+
+fn new_video_element(stream: &MediaStream) -> HtmlVideoElement {
     let document = web_sys::window().unwrap().document().unwrap();
     let video: HtmlVideoElement = document.create_element("video").unwrap().unchecked_into();
     video.set_muted(true);

@@ -59,7 +59,7 @@ use peerlens_core::messages::{
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{
-    HtmlCanvasElement, HtmlVideoElement, ImageBitmap, ImageBitmapRenderingContext, MediaStream,
+    CanvasRenderingContext2d, HtmlCanvasElement, HtmlVideoElement, ImageBitmap, MediaStream,
     MediaStreamTrack, MessageEvent, Worker,
 };
 
@@ -335,9 +335,11 @@ struct Inner {
     /// The build of the vision module that runs, and why it is not the one
     /// asked for, once a host said it is ready.
     build: RefCell<Option<(VisionBuild, Option<String>)>>,
-    /// The output canvas's `bitmaprenderer`, when the worker sends frames
-    /// back rather than drawing on a transferred canvas.
-    renderer: RefCell<Option<ImageBitmapRenderingContext>>,
+    /// The output canvas's 2d context, when the worker sends frames back
+    /// rather than drawing on a transferred canvas. Not a `bitmaprenderer`:
+    /// WebKit's capture of one now and then carries only transparent
+    /// frames for seconds (seen in the frame-path test).
+    renderer: RefCell<Option<CanvasRenderingContext2d>>,
     /// Page time spent presenting those frames since the last stats:
     /// (milliseconds, frames).
     present_ms: Cell<(f64, u64)>,
@@ -911,8 +913,8 @@ impl Inner {
     }
 
     /// The last resort: the host draws on a canvas the page captures
-    /// (transferred to the worker, or the worker's frames shown through a
-    /// `bitmaprenderer`), reading `readable` or frames of a video element.
+    /// (transferred to the worker, or the worker's frames drawn on its 2d
+    /// context), reading `readable` or frames of a video element.
     fn apply_canvas(
         self: &Rc<Self>,
         stream: &MediaStream,
@@ -950,13 +952,13 @@ impl Inner {
                 transfer.push(offscreen.into());
             } else {
                 let renderer = canvas
-                    .get_context("bitmaprenderer")
+                    .get_context("2d")
                     .ok()
                     .flatten()
-                    .and_then(|c| c.dyn_into::<ImageBitmapRenderingContext>().ok())
+                    .and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
                     .ok_or_else(|| {
                         EffectsError::Unsupported(
-                            "neither a transferable canvas nor a bitmaprenderer context".into(),
+                            "neither a transferable canvas nor a 2d context".into(),
                         )
                     })?;
                 *self.renderer.borrow_mut() = Some(renderer);
@@ -1156,10 +1158,18 @@ impl Inner {
                 let t0 = now();
                 if let Some(bitmap) = object_of(&data, "bitmap") {
                     let bitmap: ImageBitmap = bitmap.unchecked_into();
-                    match &*self.renderer.borrow() {
-                        Some(renderer) => renderer.transfer_from_image_bitmap(&bitmap),
-                        None => bitmap.close(),
+                    if let Some(renderer) = &*self.renderer.borrow() {
+                        if let Some(canvas) = renderer.canvas() {
+                            if canvas.width() != bitmap.width()
+                                || canvas.height() != bitmap.height()
+                            {
+                                canvas.set_width(bitmap.width());
+                                canvas.set_height(bitmap.height());
+                            }
+                        }
+                        let _ = renderer.draw_image_with_image_bitmap(&bitmap, 0.0, 0.0);
                     }
+                    bitmap.close();
                 }
                 let (ms, frames) = self.present_ms.get();
                 self.present_ms.set((ms + now() - t0, frames + 1));

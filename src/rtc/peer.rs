@@ -160,6 +160,13 @@ pub enum RtcError {
     /// or WebRTC disabled).
     #[error("could not create the peer connection ({0})")]
     Create(JsErrorInfo),
+    /// This browser has no `RTCPeerConnection`: WebRTC is turned off, or
+    /// left out of the build (Debian's WebKitGTK). Media and effects still
+    /// work; calls cannot.
+    #[error(
+        "this browser has no RTCPeerConnection: WebRTC is turned off or left out of its build"
+    )]
+    NoWebRtc,
     /// This side may not offer on this protocol, so it cannot add tracks or
     /// restart ICE after the first negotiation.
     #[error("this side may not renegotiate: only the remote side offers on this protocol")]
@@ -191,6 +198,7 @@ impl RtcError {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Create(_) => "PeerConnectionError",
+            Self::NoWebRtc => "NoWebRtc",
             Self::OfferNotAllowed => "OfferNotAllowed",
             Self::Negotiation { .. } => "NegotiationError",
             Self::Track(_) => "TrackError",
@@ -275,6 +283,9 @@ pub struct PeerConnection {
 impl PeerConnection {
     /// Creates the connection and returns it with its events.
     pub fn new(options: PeerOptions) -> Result<(Self, UnboundedReceiver<PeerEvent>), RtcError> {
+        if !peerlens_core::js::global_has("RTCPeerConnection") {
+            return Err(RtcError::NoWebRtc);
+        }
         let config = RtcConfiguration::new();
         let servers = js_sys::Array::new();
         for server in &options.ice_servers {

@@ -30,6 +30,17 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ),
     ("openssl", "self-signed certificates for the TLS tests"),
     (
+        "webkit2gtk-driver",
+        "WebKitWebDriver and WebKitGTK's MiniBrowser, the third browser of the tests",
+    ),
+    ("xvfb", "the X display MiniBrowser needs: it has no headless mode"),
+    // What libwebkit2gtk-4.1-0 recommends for media (and for WebRTC, which
+    // Debian's build leaves out): the WebKit tests run with them.
+    ("gstreamer1.0-gl", "WebKitGTK's media: GL video sinks"),
+    ("gstreamer1.0-libav", "WebKitGTK's media: software decoders"),
+    ("gstreamer1.0-plugins-bad", "WebKitGTK's media: WebRTC and capture elements"),
+    ("libgl1-mesa-dri", "WebKitGTK's software GL"),
+    (
         "ffmpeg",
         "the face video the effects tests play as Chromium's camera, and the RTP feed of the Janus Streaming test",
     ),

@@ -22,16 +22,37 @@ pub const CHROMIUM_ONLY: &str = "chromium_only";
 /// `--use-file-for-fake-video-capture`.
 pub const FACE_VIDEO: &str = "effects_live::face_video";
 
-/// Crates that build for wasm32 and are linted for it.
+/// Test names containing these need `RTCPeerConnection`, which Debian's
+/// WebKitGTK leaves out: they do not run in WebKit. The e2e test
+/// `webkit::webrtc_is_missing_and_a_room_says_so` proves it missing there.
+pub const NEEDS_WEBRTC: [&str; 2] = ["rtc::", "peer_connection"];
+
+/// Crates that build for wasm32 and are linted for it: those of the main
+/// module, built without target features...
 const WASM_CRATES: &[&str] = &[
     "peerlens",
     "peerlens-core",
-    "peerlens-vision",
-    "peerlens-vision-wasm",
-    "peerlens-kernels",
     "peerlens-protocol",
     "peerlens-demo",
 ];
+
+/// ...and those of the vision module, built with simd128 in the simd128
+/// build's target directory.
+const VISION_WASM_CRATES: &[&str] = &[
+    "peerlens-vision",
+    "peerlens-vision-wasm",
+    "peerlens-kernels",
+];
+
+/// Makes `command` build like the vision module's simd128 build.
+fn as_simd128(command: &mut Command) -> &mut Command {
+    command
+        .env("CARGO_TARGET_DIR", crate::vision::build_target_dir(""))
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+            crate::vision::rustflags(""),
+        )
+}
 
 #[derive(Default)]
 struct Tally {
@@ -294,6 +315,17 @@ fn vision_browser_tests(driver_var: &str, driver: &str, features: &str) -> Comma
     command
 }
 
+/// Makes `command` (a wasm browser test command) run in WebKitGTK: cargo's
+/// runner for wasm32 becomes the e2e crate's `webkit-test-runner`, which
+/// serves the tests with wasm-bindgen-test-runner and drives MiniBrowser
+/// with the media settings.
+fn in_webkit(command: &mut Command) -> &mut Command {
+    command.env(
+        "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+        crate::target_dir().join("debug/webkit-test-runner"),
+    )
+}
+
 fn browser_tests_of(krate: &str, driver_var: &str, driver: &str) -> Command {
     let mut command = cargo();
     command
@@ -336,18 +368,30 @@ pub fn run(args: &[String]) -> Result<()> {
             "warnings",
         ]),
     );
-    let mut wasm_clippy = cargo();
-    wasm_clippy.args([
-        "clippy",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--all-targets",
-    ]);
-    for krate in WASM_CRATES {
-        wasm_clippy.args(["-p", krate]);
+    for (name, crates, simd) in [
+        ("clippy (wasm32)", WASM_CRATES, false),
+        (
+            "clippy (wasm32, the vision module's crates, simd128)",
+            VISION_WASM_CRATES,
+            true,
+        ),
+    ] {
+        let mut wasm_clippy = cargo();
+        wasm_clippy.args([
+            "clippy",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--all-targets",
+        ]);
+        for krate in crates {
+            wasm_clippy.args(["-p", krate]);
+        }
+        wasm_clippy.args(["--", "-D", "warnings"]);
+        if simd {
+            as_simd128(&mut wasm_clippy);
+        }
+        tally.check(name, &mut wasm_clippy);
     }
-    wasm_clippy.args(["--", "-D", "warnings"]);
-    tally.check("clippy (wasm32)", &mut wasm_clippy);
     // The API docs, for both targets, with every rustdoc warning an error.
     tally.check(
         "cargo doc (native)",
@@ -355,13 +399,25 @@ pub fn run(args: &[String]) -> Result<()> {
             .args(["doc", "--no-deps", "--workspace"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     );
-    let mut wasm_doc = cargo();
-    wasm_doc.args(["doc", "--no-deps", "--target", "wasm32-unknown-unknown"]);
-    for krate in WASM_CRATES {
-        wasm_doc.args(["-p", krate]);
+    for (name, crates, simd) in [
+        ("cargo doc (wasm32)", WASM_CRATES, false),
+        (
+            "cargo doc (wasm32, the vision module's crates, simd128)",
+            VISION_WASM_CRATES,
+            true,
+        ),
+    ] {
+        let mut wasm_doc = cargo();
+        wasm_doc.args(["doc", "--no-deps", "--target", "wasm32-unknown-unknown"]);
+        for krate in crates {
+            wasm_doc.args(["-p", krate]);
+        }
+        wasm_doc.env("RUSTDOCFLAGS", "-D warnings");
+        if simd {
+            as_simd128(&mut wasm_doc);
+        }
+        tally.check(name, &mut wasm_doc);
     }
-    wasm_doc.env("RUSTDOCFLAGS", "-D warnings");
-    tally.check("cargo doc (wasm32)", &mut wasm_doc);
 
     tally.tests(
         "native tests",
@@ -380,13 +436,13 @@ pub fn run(args: &[String]) -> Result<()> {
     // target's runner is wasm-bindgen-test-runner (.cargo/config.toml).
     tally.tests(
         "kernel tests (wasm32, node)",
-        cargo().args([
+        as_simd128(cargo().args([
             "test",
             "-p",
             "peerlens-kernels",
             "--target",
             "wasm32-unknown-unknown",
-        ]),
+        ])),
     );
 
     // The vision module in each build: the parity tests and the kernels'
@@ -403,6 +459,29 @@ pub fn run(args: &[String]) -> Result<()> {
         "vision browser tests (Firefox, peerlens_vision)",
         &mut vision_browser_tests("GECKODRIVER", &geckodriver.to_string_lossy(), ""),
     );
+    // WebKit: the simd128 build, as Safari has no relaxed SIMD.
+    let webkit_runner = cargo()
+        .args(["build", "-p", "peerlens-e2e", "--bin", "webkit-test-runner"])
+        .status()
+        .map_err(|e| e.to_string())
+        .and_then(|s| {
+            s.success()
+                .then_some(())
+                .ok_or_else(|| "building webkit-test-runner failed".to_owned())
+        });
+    if let Err(e) = &webkit_runner {
+        eprintln!("{e}");
+        tally.fail_step("building the WebKit test runner");
+    } else {
+        tally.tests(
+            "vision browser tests (WebKit, peerlens_vision)",
+            in_webkit(&mut vision_browser_tests(
+                "CHROMEDRIVER",
+                "/usr/bin/chromedriver",
+                "",
+            )),
+        );
+    }
 
     // The main crate's effects tests load the vision module's debug
     // builds from target/vision-web/debug.
@@ -428,6 +507,14 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut firefox = browser_tests("GECKODRIVER", &geckodriver.to_string_lossy());
     firefox.args(["--", "--skip", CHROMIUM_ONLY, "--skip", FACE_VIDEO]);
     tally.tests("browser tests (Firefox)", &mut firefox);
+    if webkit_runner.is_ok() {
+        let mut webkit = browser_tests("CHROMEDRIVER", "/usr/bin/chromedriver");
+        in_webkit(&mut webkit).args(["--", "--skip", CHROMIUM_ONLY, "--skip", FACE_VIDEO]);
+        for name in NEEDS_WEBRTC {
+            webkit.args(["--skip", name]);
+        }
+        tally.tests("browser tests (WebKit)", &mut webkit);
+    }
 
     let built = crate::demo::build_www()
         .and_then(|()| build_test_site())

@@ -1,6 +1,7 @@
 //! The vision module's files: both builds of `peerlens-vision-wasm`
-//! (simd128, and relaxed SIMD in a target directory of its own, so that
-//! its RUSTFLAGS never invalidate the shared one), bound by wasm-bindgen,
+//! (simd128 and relaxed SIMD, each in a target directory of its own, so
+//! that their RUSTFLAGS never invalidate the shared one, where the main
+//! module is built without SIMD), bound by wasm-bindgen,
 //! with the worker bootstrap and the loader. The npm package, the demo,
 //! the test site and the browser tests all take them from here.
 
@@ -17,18 +18,17 @@ pub const BUILDS: [(&str, &str); 2] = [
     ("peerlens_vision_relaxed", ",+relaxed-simd"),
 ];
 
-/// The cargo target directory of a build: the shared one for simd128, a
-/// directory of its own for relaxed SIMD.
+/// The cargo target directory of a build: one per build, apart from the
+/// shared one.
 pub fn build_target_dir(features: &str) -> PathBuf {
     if features.is_empty() {
-        target_dir()
+        target_dir().join("simd128")
     } else {
         target_dir().join("relaxed-simd")
     }
 }
 
-/// The RUSTFLAGS of a build for wasm32 (what `.cargo/config.toml` says,
-/// plus `features`).
+/// The RUSTFLAGS of a vision build for wasm32: simd128 plus `features`.
 pub fn rustflags(features: &str) -> String {
     format!("-C target-feature=+simd128{features}")
 }

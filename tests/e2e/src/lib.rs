@@ -13,6 +13,7 @@ mod janus;
 mod logged_site;
 mod server;
 mod webdriver;
+mod webkit;
 
 pub use chaos::{ChaosServer, MALFORMED};
 pub use external::{cache_dir, ExternalServer};
@@ -20,6 +21,7 @@ pub use janus::{free_udp_port, Janus, RtpFeed, MOUNTPOINT};
 pub use logged_site::LoggedSite;
 pub use server::TestServer;
 pub use webdriver::{Browser, Chromedriver, LogEntry, Screenshot};
+pub use webkit::{WebKitDriver, MEDIA_ARGS, MINIBROWSER};
 
 use std::{
     path::PathBuf,

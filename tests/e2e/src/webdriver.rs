@@ -90,16 +90,7 @@ impl Chromedriver {
                 "timeouts": { "pageLoad": 30000, "script": 30000 },
             }}
         });
-        let response =
-            post(&format!("{}/session", self.url), &caps).expect("a new WebDriver session");
-        let id = response["value"]["sessionId"]
-            .as_str()
-            .expect("sessionId in the new-session response")
-            .to_owned();
-        Browser {
-            session: format!("{}/session/{id}", self.url),
-            profile,
-        }
+        Browser::open(&self.url, &caps, Some(profile))
     }
 }
 
@@ -117,13 +108,13 @@ impl Drop for Chromedriver {
     }
 }
 
-fn agent() -> ureq::Agent {
+pub(crate) fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(60))
         .build()
 }
 
-fn post(url: &str, body: &Value) -> Result<Value, String> {
+pub(crate) fn post(url: &str, body: &Value) -> Result<Value, String> {
     match agent().post(url).send_json(body) {
         Ok(response) => response.into_json().map_err(|e| e.to_string()),
         Err(ureq::Error::Status(code, response)) => Err(format!(
@@ -195,13 +186,29 @@ pub struct LogEntry {
     pub message: String,
 }
 
-/// A WebDriver session: one headless Chromium.
+/// A WebDriver session: one headless Chromium, or one WebKit under Xvfb
+/// ([`crate::WebKitDriver`]).
 pub struct Browser {
     session: String,
-    profile: PathBuf,
+    /// The profile directory to remove when the session ends.
+    profile: Option<PathBuf>,
 }
 
 impl Browser {
+    /// Starts a session on the driver at `driver_url` with `caps`.
+    pub(crate) fn open(driver_url: &str, caps: &Value, profile: Option<PathBuf>) -> Self {
+        let response =
+            post(&format!("{driver_url}/session"), caps).expect("a new WebDriver session");
+        let id = response["value"]["sessionId"]
+            .as_str()
+            .expect("sessionId in the new-session response")
+            .to_owned();
+        Browser {
+            session: format!("{driver_url}/session/{id}"),
+            profile,
+        }
+    }
+
     /// Loads `url` and waits for the page's load event.
     pub fn goto(&self, url: &str) {
         post(&format!("{}/url", self.session), &json!({ "url": url }))
@@ -355,6 +362,8 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = agent().delete(&self.session).call();
-        let _ = std::fs::remove_dir_all(&self.profile);
+        if let Some(profile) = &self.profile {
+            let _ = std::fs::remove_dir_all(profile);
+        }
     }
 }
