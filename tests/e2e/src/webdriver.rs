@@ -35,15 +35,7 @@ impl Chromedriver {
             .expect("start /usr/bin/chromedriver (cargo xtask setup installs it)");
         let url = format!("http://127.0.0.1:{port}");
         let driver = Self { child, url };
-        wait_for("chromedriver to start", Duration::from_secs(20), || {
-            let status: Value = agent()
-                .get(&format!("{}/status", driver.url))
-                .call()
-                .ok()?
-                .into_json()
-                .ok()?;
-            status["value"]["ready"].as_bool().filter(|ready| *ready)
-        });
+        wait_until_ready("chromedriver", &driver.url);
         driver
     }
 
@@ -106,6 +98,19 @@ impl Drop for Chromedriver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Waits up to 20 s for the WebDriver server at `url` to say it is ready.
+pub(crate) fn wait_until_ready(what: &str, url: &str) {
+    wait_for(&format!("{what} to start"), Duration::from_secs(20), || {
+        let status: Value = agent()
+            .get(&format!("{url}/status"))
+            .call()
+            .ok()?
+            .into_json()
+            .ok()?;
+        status["value"]["ready"].as_bool().filter(|ready| *ready)
+    });
 }
 
 pub(crate) fn agent() -> ureq::Agent {

@@ -12,9 +12,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::{free_port, wait_for, webdriver::agent, Browser};
+use crate::{free_port, webdriver::wait_until_ready, Browser};
 
 /// MiniBrowser, as `libwebkit2gtk-4.1-0` ships it.
 pub const MINIBROWSER: &str = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
@@ -137,15 +137,7 @@ impl WebKitDriver {
             stderr,
             _display: display,
         };
-        wait_for("WebKitWebDriver to start", Duration::from_secs(20), || {
-            let status: Value = agent()
-                .get(&format!("{}/status", driver.url))
-                .call()
-                .ok()?
-                .into_json()
-                .ok()?;
-            status["value"]["ready"].as_bool().filter(|ready| *ready)
-        });
+        wait_until_ready("WebKitWebDriver", &driver.url);
         driver
     }
 
